@@ -1,0 +1,284 @@
+//! The fixed-width `f32` encoding of a [`ClusterView`]: what a learned policy reads.
+//!
+//! An observation is three blocks plus a mask:
+//! - one row of [`NODE_FEATURES`] values per node (rows past the network's size are zero padding
+//!   and masked);
+//! - [`JOB_FEATURES`] values describing the job being routed;
+//! - [`GLOBAL_FEATURES`] values describing the whole network.
+//!
+//! Normalization is fixed per scenario so that one policy can run on networks of any size:
+//! times are divided by the scenario's time unit `T = scales.work / scales.speed` (the mean
+//! service time of a job on a mean slot), work by `scales.work`, speeds by `scales.speed`.
+//! Counts and long-tailed quantities go through `ln(1 + x)`. The names below are the columns, in
+//! order; any change to them, their order or their normalization must bump
+//! [`FEATURE_SCHEMA_VERSION`], because exported policies record the version they were trained on.
+//!
+//! | node column | value |
+//! |---|---|
+//! | `speed` | `speed / scales.speed` |
+//! | `ln_slots` | `ln(1 + slots)` |
+//! | `busy_frac` | `busy_slots / slots` |
+//! | `ln_queue` | `ln(1 + queue_len)` |
+//! | `ln_drain` | `ln(1 + work_left / (speed * slots) / T)` |
+//! | `ln_expected_delay` | `ln(1 + expected_delay(job) / T)` (see `NodeView::expected_delay`) |
+//! | `model_ready` | 1 if the job's model is cached or loading there |
+//! | `ln_load` | `ln(1 + load_s / T)` |
+//! | `tee` | 1 if TEE-capable |
+//! | `zk` | 1 if zk-capable |
+//! | `idle` | 1 if a slot is idle and nothing is queued |
+//! | `model_mem_frac` | `model_gb / memory_gb` (0 when the node reports no memory) |
+//!
+//! | job column | value |
+//! |---|---|
+//! | `ln_input` | `ln(1 + input_tokens) / 10` |
+//! | `ln_output_est` | `ln(1 + output_tokens_est) / 10` |
+//! | `size_confidence` | 1 exact, 0.5 estimate, 0 hidden |
+//! | `est_work` | `est_work / scales.work` |
+//! | `vanilla`, `tee`, `zkml` | one-hot verification mode |
+//! | `ln_retries` | `ln(1 + retries)` |
+//!
+//! | global column | value |
+//! |---|---|
+//! | `ln_legal` | `ln(1 + number of legal nodes)` |
+//! | `load_per_slot` | `jobs_in_system / slots of up nodes` |
+//! | `staleness` | `(now - observed_at) / T` |
+//! | `up_frac` | fraction of nodes up |
+//! | `busy_frac` | busy slots / slots, over up nodes |
+
+use crate::view::{ClusterView, Verification};
+
+/// Version of the feature layout and normalization below.
+pub const FEATURE_SCHEMA_VERSION: u32 = 1;
+
+pub const NODE_FEATURE_NAMES: [&str; 12] = [
+    "speed",
+    "ln_slots",
+    "busy_frac",
+    "ln_queue",
+    "ln_drain",
+    "ln_expected_delay",
+    "model_ready",
+    "ln_load",
+    "tee",
+    "zk",
+    "idle",
+    "model_mem_frac",
+];
+pub const JOB_FEATURE_NAMES: [&str; 8] = [
+    "ln_input",
+    "ln_output_est",
+    "size_confidence",
+    "est_work",
+    "vanilla",
+    "tee",
+    "zkml",
+    "ln_retries",
+];
+pub const GLOBAL_FEATURE_NAMES: [&str; 5] = [
+    "ln_legal",
+    "load_per_slot",
+    "staleness",
+    "up_frac",
+    "busy_frac",
+];
+
+pub const NODE_FEATURES: usize = NODE_FEATURE_NAMES.len();
+pub const JOB_FEATURES: usize = JOB_FEATURE_NAMES.len();
+pub const GLOBAL_FEATURES: usize = GLOBAL_FEATURE_NAMES.len();
+
+#[inline]
+fn ln1p(x: f64) -> f32 {
+    x.max(0.0).ln_1p() as f32
+}
+
+#[inline]
+fn flag(b: bool) -> f32 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Writes the encoding of `view` into the given slices.
+///
+/// `nodes` must hold `max_nodes * NODE_FEATURES` values and `mask` `max_nodes` entries with
+/// `max_nodes >= view.nodes.len()`; the rows past the network's size are zeroed and masked.
+/// Panics if a slice has the wrong length: that is a programming error, not bad input.
+pub fn encode(
+    view: &ClusterView,
+    nodes: &mut [f32],
+    job: &mut [f32],
+    global: &mut [f32],
+    mask: &mut [bool],
+) {
+    let max_nodes = mask.len();
+    let n = view.nodes.len();
+    assert!(n <= max_nodes, "{n} nodes do not fit in {max_nodes} rows");
+    assert_eq!(nodes.len(), max_nodes * NODE_FEATURES);
+    assert_eq!(job.len(), JOB_FEATURES);
+    assert_eq!(global.len(), GLOBAL_FEATURES);
+
+    let t = view.scales.time();
+    let (inv_t, inv_speed) = (1.0 / t, 1.0 / view.scales.speed);
+    let j = &view.job;
+    let (mut legal, mut up, mut slots_up, mut busy_up) = (0usize, 0usize, 0u32, 0u32);
+    for (i, (node, row)) in view
+        .nodes
+        .iter()
+        .zip(nodes.chunks_exact_mut(NODE_FEATURES))
+        .enumerate()
+    {
+        let cap = node.capacity();
+        let slots = node.slots.max(1) as f64;
+        row[0] = (node.speed * inv_speed) as f32;
+        row[1] = ln1p(node.slots as f64);
+        row[2] = (node.busy_slots as f64 / slots) as f32;
+        row[3] = ln1p(node.queue_len as f64);
+        row[4] = if cap > 0.0 {
+            ln1p(node.work_left / cap * inv_t)
+        } else {
+            0.0
+        };
+        row[5] = if cap > 0.0 {
+            ln1p(node.expected_delay(j) * inv_t)
+        } else {
+            0.0
+        };
+        row[6] = flag(node.model_ready);
+        row[7] = ln1p(node.load_s * inv_t);
+        row[8] = flag(node.tee);
+        row[9] = flag(node.zk);
+        row[10] = flag(node.has_idle_slot() && node.queue_len == 0);
+        row[11] = if node.memory_gb > 0.0 {
+            (j.model_gb / node.memory_gb) as f32
+        } else {
+            0.0
+        };
+        mask[i] = view.mask[i];
+        legal += view.mask[i] as usize;
+        if node.up {
+            up += 1;
+            slots_up += node.slots;
+            busy_up += node.busy_slots;
+        }
+    }
+    nodes[n * NODE_FEATURES..].fill(0.0);
+    mask[n..].fill(false);
+
+    job[0] = ln1p(j.input_tokens as f64) / 10.0;
+    job[1] = ln1p(j.output_tokens_est) / 10.0;
+    job[2] = j.size_visibility.confidence();
+    job[3] = (j.est_work / view.scales.work) as f32;
+    job[4] = flag(j.verification == Verification::Vanilla);
+    job[5] = flag(j.verification == Verification::Tee);
+    job[6] = flag(j.verification == Verification::Zkml);
+    job[7] = ln1p(j.retries as f64);
+
+    global[0] = ln1p(legal as f64);
+    global[1] = if slots_up > 0 {
+        view.jobs_in_system as f32 / slots_up as f32
+    } else {
+        0.0
+    };
+    global[2] = ((view.now - view.observed_at) * inv_t) as f32;
+    global[3] = if n > 0 { up as f32 / n as f32 } else { 0.0 };
+    global[4] = if slots_up > 0 {
+        busy_up as f32 / slots_up as f32
+    } else {
+        0.0
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::{JobView, NodeView, Scales, SizeVisibility};
+
+    fn two_node_view() -> ClusterView {
+        let node = NodeView {
+            up: true,
+            speed: 2.0,
+            slots: 1,
+            busy_slots: 1,
+            queue_len: 1,
+            work_left: 8.0,
+            memory_gb: 40.0,
+            tee: true,
+            zk: false,
+            model_ready: false,
+            load_s: 2.0,
+        };
+        ClusterView {
+            now: 10.0,
+            observed_at: 8.0,
+            nodes: vec![node, NodeView { up: false, ..node }],
+            mask: vec![true, false],
+            job: JobView {
+                model: 0,
+                model_gb: 10.0,
+                verification: Verification::Tee,
+                input_tokens: 100,
+                output_tokens_est: 20.0,
+                size_visibility: SizeVisibility::Exact,
+                est_work: 4.0,
+                retries: 0,
+            },
+            jobs_in_system: 3,
+            scales: Scales {
+                work: 4.0,
+                speed: 2.0,
+            },
+        }
+    }
+
+    #[test]
+    fn encodes_hand_computed_values_and_pads() {
+        let view = two_node_view();
+        let mut nodes = vec![f32::NAN; 3 * NODE_FEATURES];
+        let (mut job, mut global, mut mask) =
+            ([0.0; JOB_FEATURES], [0.0; GLOBAL_FEATURES], [true; 3]);
+        encode(&view, &mut nodes, &mut job, &mut global, &mut mask);
+        let row = &nodes[..NODE_FEATURES];
+        // T = 4 / 2 = 2 s. drain = 8 / 2 / 2 = 2; delay = 8/2 + 2 + 4/2 = 8 s = 4 T.
+        let expected = [
+            1.0,
+            2f32.ln(),
+            1.0,
+            2f32.ln(),
+            3f32.ln(),
+            5f32.ln(),
+            0.0,
+            2f32.ln(),
+            1.0,
+            0.0,
+            0.0,
+            0.25,
+        ];
+        for (a, b) in row.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{row:?}");
+        }
+        assert!(nodes[2 * NODE_FEATURES..].iter().all(|&x| x == 0.0));
+        assert_eq!(mask, [true, false, false]);
+        assert_eq!(&job[4..7], &[0.0, 1.0, 0.0]);
+        assert!((job[0] - 101f32.ln() / 10.0).abs() < 1e-6);
+        assert_eq!(job[3], 1.0);
+        // one legal node; 3 jobs over 1 up slot; 2 s stale = 1 T; half the nodes up.
+        assert!((global[0] - 2f32.ln()).abs() < 1e-6);
+        assert_eq!(&global[1..], &[3.0, 1.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "do not fit")]
+    fn too_few_rows_is_a_programming_error() {
+        let view = two_node_view();
+        let mut nodes = vec![0.0; NODE_FEATURES];
+        encode(
+            &view,
+            &mut nodes,
+            &mut [0.0; JOB_FEATURES],
+            &mut [0.0; GLOBAL_FEATURES],
+            &mut [false],
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! The [`Router`] trait and the simplest routers.
+//!
+//! Every router, heuristic or learned, implements [`Router`]: it reads a [`ClusterView`] and
+//! returns the index of a legal node. The simulator rejects an illegal choice with an error rather
+//! than silently fixing it, so a router bug shows up at once.
+
+use crate::rng::Rng;
+use crate::view::ClusterView;
+
+/// A routing policy. `route` is only called when at least one node is legal, and must return an
+/// index `i` with `view.mask[i] == true`.
+pub trait Router: Send {
+    /// Short stable name, as used on the command line and in reports.
+    fn name(&self) -> &str;
+
+    /// Called at the start of each episode with a seed derived from the episode's, so stochastic
+    /// routers are reproducible and stateful ones start clean.
+    fn reset(&mut self, _seed: u64) {}
+
+    fn route(&mut self, view: &ClusterView) -> usize;
+}
+
+impl<R: Router + ?Sized> Router for Box<R> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn reset(&mut self, seed: u64) {
+        (**self).reset(seed)
+    }
+    fn route(&mut self, view: &ClusterView) -> usize {
+        (**self).route(view)
+    }
+}
+
+/// Uniform among legal nodes: today's OpenGradient behaviour (a client picks a random node).
+#[derive(Debug, Clone)]
+pub struct RandomRouter {
+    rng: Rng,
+}
+
+impl RandomRouter {
+    pub fn new(seed: u64) -> Self {
+        RandomRouter {
+            rng: Rng::new(seed),
+        }
+    }
+}
+
+impl Default for RandomRouter {
+    fn default() -> Self {
+        RandomRouter::new(0)
+    }
+}
+
+impl Router for RandomRouter {
+    fn name(&self) -> &str {
+        "random"
+    }
+
+    fn reset(&mut self, seed: u64) {
+        self.rng = Rng::new(seed);
+    }
+
+    fn route(&mut self, view: &ClusterView) -> usize {
+        let legal = view.mask.iter().filter(|&&ok| ok).count();
+        assert!(legal > 0, "route called with no legal node");
+        let k = self.rng.below(legal as u64) as usize;
+        view.legal().nth(k).expect("k < number of legal nodes")
+    }
+}
+
+/// Cycles through the nodes, skipping illegal ones.
+#[derive(Debug, Clone, Default)]
+pub struct RoundRobinRouter {
+    next: usize,
+}
+
+impl Router for RoundRobinRouter {
+    fn name(&self) -> &str {
+        "round_robin"
+    }
+
+    fn reset(&mut self, _seed: u64) {
+        self.next = 0;
+    }
+
+    fn route(&mut self, view: &ClusterView) -> usize {
+        let n = view.mask.len();
+        assert!(n > 0, "route called with no node");
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            if view.mask[i] {
+                self.next = (i + 1) % n;
+                return i;
+            }
+        }
+        panic!("route called with no legal node");
+    }
+}
+
+/// Names accepted by [`router_by_name`].
+pub const ROUTER_NAMES: &[&str] = &["random", "round_robin"];
+
+/// Builds a router from its command-line name; `None` for an unknown name (see [`ROUTER_NAMES`]).
+pub fn router_by_name(name: &str, seed: u64) -> Option<Box<dyn Router>> {
+    match name {
+        "random" => Some(Box::new(RandomRouter::new(seed))),
+        "round_robin" | "rr" => Some(Box::new(RoundRobinRouter::default())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::NodeView;
+
+    fn view(mask: Vec<bool>) -> ClusterView {
+        ClusterView {
+            nodes: vec![NodeView::default(); mask.len()],
+            mask,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn round_robin_cycles_over_legal_nodes() {
+        let v = view(vec![true, false, true, true]);
+        let mut r = RoundRobinRouter::default();
+        let picks: Vec<usize> = (0..6).map(|_| r.route(&v)).collect();
+        assert_eq!(picks, [0, 2, 3, 0, 2, 3]);
+        r.reset(0);
+        assert_eq!(r.route(&v), 0);
+    }
+
+    #[test]
+    fn random_is_uniform_over_legal_nodes_and_reproducible() {
+        let v = view(vec![false, true, true, false, true]);
+        let mut r = RandomRouter::new(1);
+        let mut counts = [0u32; 5];
+        for _ in 0..30_000 {
+            counts[r.route(&v)] += 1;
+        }
+        assert_eq!(counts[0] + counts[3], 0);
+        for i in [1, 2, 4] {
+            assert!((9_500..10_500).contains(&counts[i]), "{counts:?}");
+        }
+        let mut a = RandomRouter::new(9);
+        let mut b = RandomRouter::new(9);
+        assert!((0..100).all(|_| a.route(&v) == b.route(&v)));
+    }
+
+    #[test]
+    fn names_resolve() {
+        for name in ROUTER_NAMES {
+            assert_eq!(router_by_name(name, 0).unwrap().name(), *name);
+        }
+        assert!(router_by_name("nope", 0).is_none());
+    }
+}
