@@ -1,1 +1,36 @@
-pub fn _x() {}
+//! # haca-env: a discrete-event simulator of the HACA inference network
+//!
+//! - [`Scenario`]: a validated description of a network and its workload, read from TOML
+//!   ([`Scenario::load`]; the raw serde types are in [`config`]); traces through [`Trace`].
+//! - [`Env`]: the Gymnasium-style API over one simulated network: `reset(seed)`, then
+//!   `step(action)` once per routing decision, returning a [`Step`] with the next
+//!   [`haca_policy::ClusterView`], the reward, `terminated`/`truncated` and an [`Info`] whose
+//!   `metrics` ([`EpisodeMetrics`]) hold DESIGN section 4's measures at the end of an episode.
+//! - [`VecEnv`]: many envs stepped in parallel into one flat observation buffer, with a named
+//!   [`AutoresetMode`].
+//! - [`check_env`]: the conformance check every shipped scenario passes.
+//! - [`rollout`]: runs a [`haca_policy::Router`] over episodes.
+
+mod check;
+pub mod config;
+mod dist;
+mod env;
+mod metrics;
+mod rollout;
+mod scenario;
+mod sim;
+mod trace;
+mod vec_env;
+
+pub use check::{check_env, CheckError, CheckReport};
+pub use dist::Dist;
+pub use env::{Env, EnvError, Info, Step};
+pub use metrics::{gini, percentile_sorted, EpisodeMetrics};
+pub use rollout::{run_episode, RolloutError};
+pub use scenario::{
+    ArrivalProcess, Arrivals, InitialCache, Model, Node, RewardWeights, Scenario, ScenarioError,
+    VerificationLayer, Workload,
+};
+pub use sim::JobCounts;
+pub use trace::{Trace, TraceError};
+pub use vec_env::{AutoresetMode, VecEnv};

@@ -1,0 +1,217 @@
+//! The gym-style environment: one simulated network, one routing decision per step.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use haca_policy::features::{self, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
+use haca_policy::ClusterView;
+
+use crate::metrics::EpisodeMetrics;
+use crate::scenario::{Scenario, ScenarioError};
+use crate::sim::{JobCounts, Outcome, Sim};
+
+/// Errors of the gym API. A router bug (masked node) is an error, never silently fixed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EnvError {
+    #[error("action {action} is out of range: the network has {nodes} nodes")]
+    OutOfRange { action: usize, nodes: usize },
+    #[error("action {action} picks a masked node (down, without the job's capability, or without memory for its model)")]
+    Masked { action: usize },
+    #[error("step called on a finished episode: call reset first")]
+    EpisodeOver,
+    #[error("step called before reset")]
+    NotReset,
+}
+
+/// Information about the current step (Gymnasium's `info`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Info {
+    /// Simulated time, seconds.
+    pub time: f64,
+    pub jobs_in_system: u32,
+    /// Routing decisions made so far this episode.
+    pub decisions: u64,
+    /// The seed this episode's workload was drawn from (reproduces it with `reset(Some(..))` on
+    /// an env whose first episode it was; recorded so results can be traced back).
+    pub episode_seed: u64,
+    /// Episode index since the env was created.
+    pub episode: u64,
+    /// Set on the step that ends an episode.
+    pub metrics: Option<EpisodeMetrics>,
+}
+
+/// The result of a step; borrows the env's observation and info.
+#[derive(Debug)]
+pub struct Step<'a> {
+    pub obs: &'a ClusterView,
+    pub reward: f64,
+    /// The episode ended by its own dynamics (every job answered).
+    pub terminated: bool,
+    /// The episode was cut (the last arrival was routed with `drain = false`).
+    pub truncated: bool,
+    pub info: &'a Info,
+}
+
+impl Step<'_> {
+    pub fn done(&self) -> bool {
+        self.terminated || self.truncated
+    }
+}
+
+/// One simulated HACA network with the Gymnasium API: `reset(seed)`, then `step(action)` until
+/// `terminated` or `truncated`. The observation is a [`ClusterView`]; [`Env::encode`] writes its
+/// fixed-width feature encoding.
+#[derive(Debug, Clone)]
+pub struct Env {
+    sim: Sim,
+    info: Info,
+    state: State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    New,
+    Running,
+    Over,
+}
+
+impl Env {
+    pub fn new(scenario: Arc<Scenario>) -> Env {
+        Env {
+            sim: Sim::new(scenario),
+            info: Info::default(),
+            state: State::New,
+        }
+    }
+
+    /// Loads a scenario file and builds an env on it.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Env, ScenarioError> {
+        Ok(Env::new(Arc::new(Scenario::load(path)?)))
+    }
+
+    pub fn scenario(&self) -> &Arc<Scenario> {
+        &self.sim.sc
+    }
+
+    /// Starts an episode. `Some(seed)` reseeds the stream of episodes; `None` continues it, so
+    /// `reset(Some(s))` followed by `reset(None)`s gives the same sequence of episodes every time.
+    ///
+    /// An episode always begins with a decision: the first arrival.
+    pub fn reset(&mut self, seed: Option<u64>) -> (&ClusterView, &Info) {
+        if let Some(s) = seed {
+            self.sim.seed(s);
+        }
+        if self.state != State::New {
+            self.info.episode += 1;
+        }
+        let outcome = self.sim.begin_episode();
+        debug_assert_eq!(
+            outcome,
+            Outcome::Decision,
+            "validation guarantees a first job"
+        );
+        self.sim.take_reward();
+        self.state = State::Running;
+        self.info = Info {
+            time: self.sim.now,
+            jobs_in_system: self.sim.jobs_in_system(),
+            decisions: 0,
+            episode_seed: self.sim.episode_seed,
+            episode: self.info.episode,
+            metrics: None,
+        };
+        (&self.sim.view, &self.info)
+    }
+
+    /// Routes the current job to node `action` and runs to the next decision.
+    pub fn step(&mut self, action: usize) -> Result<Step<'_>, EnvError> {
+        match self.state {
+            State::New => return Err(EnvError::NotReset),
+            State::Over => return Err(EnvError::EpisodeOver),
+            State::Running => {}
+        }
+        let nodes = self.sim.view.mask.len();
+        if action >= nodes {
+            return Err(EnvError::OutOfRange { action, nodes });
+        }
+        if !self.sim.view.mask[action] {
+            return Err(EnvError::Masked { action });
+        }
+        self.sim.dispatch(action);
+        let outcome = self.sim.run();
+        let reward = self.sim.take_reward();
+        let over = outcome == Outcome::Done;
+        self.info.time = self.sim.now;
+        self.info.jobs_in_system = self.sim.jobs_in_system();
+        self.info.decisions = self.sim.decisions();
+        self.info.metrics = None;
+        if over {
+            self.state = State::Over;
+            self.info.metrics = Some(self.sim.metrics());
+        }
+        let drain = self.sim.sc.drain;
+        Ok(Step {
+            obs: &self.sim.view,
+            reward,
+            terminated: over && drain,
+            truncated: over && !drain,
+            info: &self.info,
+        })
+    }
+
+    /// The current observation.
+    pub fn obs(&self) -> &ClusterView {
+        &self.sim.view
+    }
+
+    pub fn info(&self) -> &Info {
+        &self.info
+    }
+
+    /// Whether the episode has ended (reset to start another).
+    pub fn is_over(&self) -> bool {
+        self.state == State::Over
+    }
+
+    /// Node rows of the observation encoding (the scenario's `episode.max_nodes`).
+    pub fn max_nodes(&self) -> usize {
+        self.sim.sc.max_nodes
+    }
+
+    /// Writes the feature encoding of the current observation (see `haca_policy::features`):
+    /// `nodes` holds `max_nodes() * NODE_FEATURES` values, `mask` `max_nodes()` entries.
+    pub fn encode(
+        &self,
+        nodes: &mut [f32],
+        job: &mut [f32],
+        global: &mut [f32],
+        mask: &mut [bool],
+    ) {
+        features::encode(&self.sim.view, nodes, job, global, mask);
+    }
+
+    /// Where every job of the episode is (for conservation checks and debugging).
+    pub fn job_counts(&self) -> JobCounts {
+        self.sim.job_counts()
+    }
+
+    /// Metrics of the episode so far (final once it is over).
+    pub fn metrics(&mut self) -> EpisodeMetrics {
+        self.sim.metrics()
+    }
+
+    /// Integrals so far: (jobs in system, idle capacity, stranded capacity, up capacity), in
+    /// job-seconds and work units.
+    pub fn integrals(&self) -> (f64, f64, f64, f64) {
+        self.sim.integrals()
+    }
+
+    /// Feature block sizes `(max_nodes * NODE_FEATURES, JOB_FEATURES, GLOBAL_FEATURES)`.
+    pub fn feature_sizes(&self) -> (usize, usize, usize) {
+        (
+            self.max_nodes() * NODE_FEATURES,
+            JOB_FEATURES,
+            GLOBAL_FEATURES,
+        )
+    }
+}

@@ -1,0 +1,172 @@
+//! Episode metrics (DESIGN section 4) and the statistics they use.
+
+/// Everything measured over one episode. Times are seconds of simulated time. `NaN` marks a
+/// metric that does not apply (SLO attainment without an SLO, latency with no finished job).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EpisodeMetrics {
+    /// Capacity-time with idle slots, over total capacity-time of up nodes.
+    pub idle_capacity_frac: f64,
+    /// Idle capacity-time while a job the node could serve waited in another node's queue, over
+    /// total capacity-time of up nodes. Zero for a pooled central queue.
+    pub stranded_idle_frac: f64,
+    pub mean_latency_s: f64,
+    pub p50_latency_s: f64,
+    pub p95_latency_s: f64,
+    pub p99_latency_s: f64,
+    /// Latency minus the job's own service time (waiting, cold loads, work lost to failures).
+    pub mean_queueing_delay_s: f64,
+    /// Mean of latency / service time on the fastest node that could serve the job.
+    pub mean_slowdown: f64,
+    pub throughput_jobs_per_s: f64,
+    /// Jobs answered within the SLO per second (equals throughput without an SLO).
+    pub goodput_jobs_per_s: f64,
+    pub slo_attainment: f64,
+    pub cold_starts: f64,
+    pub retries: f64,
+    /// Arrival to verified and settled.
+    pub mean_finality_s: f64,
+    pub p99_finality_s: f64,
+    /// Gini coefficient of per-node busy fraction (0 = perfectly even).
+    pub busy_gini: f64,
+    pub mean_jobs_in_system: f64,
+    pub jobs_arrived: f64,
+    pub jobs_finished: f64,
+    pub decisions: f64,
+    pub episode_time_s: f64,
+    pub episode_return: f64,
+}
+
+impl EpisodeMetrics {
+    /// Stable metric names, in report order (also the JSON keys).
+    pub const NAMES: [&'static str; 22] = [
+        "idle_capacity_frac",
+        "stranded_idle_frac",
+        "mean_latency_s",
+        "p50_latency_s",
+        "p95_latency_s",
+        "p99_latency_s",
+        "mean_queueing_delay_s",
+        "mean_slowdown",
+        "throughput_jobs_per_s",
+        "goodput_jobs_per_s",
+        "slo_attainment",
+        "cold_starts",
+        "retries",
+        "mean_finality_s",
+        "p99_finality_s",
+        "busy_gini",
+        "mean_jobs_in_system",
+        "jobs_arrived",
+        "jobs_finished",
+        "decisions",
+        "episode_time_s",
+        "episode_return",
+    ];
+
+    /// Values in the order of [`EpisodeMetrics::NAMES`].
+    pub fn values(&self) -> [f64; 22] {
+        [
+            self.idle_capacity_frac,
+            self.stranded_idle_frac,
+            self.mean_latency_s,
+            self.p50_latency_s,
+            self.p95_latency_s,
+            self.p99_latency_s,
+            self.mean_queueing_delay_s,
+            self.mean_slowdown,
+            self.throughput_jobs_per_s,
+            self.goodput_jobs_per_s,
+            self.slo_attainment,
+            self.cold_starts,
+            self.retries,
+            self.mean_finality_s,
+            self.p99_finality_s,
+            self.busy_gini,
+            self.mean_jobs_in_system,
+            self.jobs_arrived,
+            self.jobs_finished,
+            self.decisions,
+            self.episode_time_s,
+            self.episode_return,
+        ]
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, f64)> {
+        Self::NAMES.into_iter().zip(self.values())
+    }
+
+    /// Looks a metric up by its name.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.pairs().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+/// Percentile `q` in [0, 1] of sorted data, interpolating linearly between closest ranks (numpy's
+/// default), `NaN` for no data.
+pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        1 => sorted[0],
+        n => {
+            let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+            let lo = pos.floor() as usize;
+            let hi = (lo + 1).min(n - 1);
+            sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+        }
+    }
+}
+
+/// Gini coefficient of non-negative values (0 when all are equal or all zero). Sorts `xs`.
+pub fn gini(xs: &mut [f64]) -> f64 {
+    let n = xs.len();
+    let total: f64 = xs.iter().sum();
+    if n == 0 || total <= 0.0 {
+        return 0.0;
+    }
+    xs.sort_by(f64::total_cmp);
+    let weighted: f64 = xs.iter().enumerate().map(|(i, x)| (i + 1) as f64 * x).sum();
+    (2.0 * weighted) / (n as f64 * total) - (n as f64 + 1.0) / n as f64
+}
+
+pub(crate) fn mean(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        f64::NAN
+    } else {
+        xs.iter().sum::<f64>() / xs.len() as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_interpolate_like_numpy() {
+        let xs = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile_sorted(&xs, 0.5), 2.5);
+        assert_eq!(percentile_sorted(&xs, 0.0), 1.0);
+        assert_eq!(percentile_sorted(&xs, 1.0), 4.0);
+        assert!((percentile_sorted(&xs, 0.99) - 3.97).abs() < 1e-12);
+        assert!(percentile_sorted(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn gini_of_known_distributions() {
+        assert_eq!(gini(&mut [1.0, 1.0, 1.0]), 0.0);
+        assert_eq!(gini(&mut [0.0, 0.0]), 0.0);
+        // One node does everything among four: G = (n - 1) / n = 0.75.
+        assert!((gini(&mut [0.0, 0.0, 1.0, 0.0]) - 0.75).abs() < 1e-12);
+        // [1, 2, 3]: mean abs difference 8/9, over 2 * mean (4) = 2/9.
+        assert!((gini(&mut [3.0, 1.0, 2.0]) - 2.0 / 9.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn names_and_values_line_up() {
+        let m = EpisodeMetrics {
+            p99_latency_s: 7.0,
+            ..Default::default()
+        };
+        assert_eq!(m.get("p99_latency_s"), Some(7.0));
+        assert_eq!(m.get("nope"), None);
+    }
+}

@@ -1,0 +1,1194 @@
+//! The discrete-event core: nodes, queues, caches, churn, verification and accounting.
+//!
+//! The simulator stops at every routing decision. Between decisions it pops events in time order
+//! (ties by sequence number, so runs are reproducible) and keeps running integrals of jobs in the
+//! system, idle capacity and stranded capacity, updated incrementally so that a step costs
+//! O(nodes) for the observation and O(1) amortized for the events. Nothing allocates per step
+//! once the buffers have grown to an episode's size.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
+
+use haca_policy::rng::derive_seed;
+use haca_policy::{ClusterView, JobView, NodeView, Rng, SizeVisibility, Verification};
+
+use crate::metrics::{self, EpisodeMetrics};
+use crate::scenario::{ArrivalProcess, InitialCache, Scenario};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventKind {
+    Arrival,
+    Finish,
+    LoadDone,
+    NodeDown,
+    NodeUp,
+    VerifyDone,
+    Scrape,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    t: f64,
+    seq: u64,
+    kind: EventKind,
+    node: u32,
+    /// Job id (Finish, VerifyDone) or model (LoadDone).
+    a: u32,
+    /// The node's epoch when scheduled: events of a node that failed since are stale.
+    epoch: u32,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Event {}
+impl PartialOrd for Event {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Event {
+    // Reversed: BinaryHeap is a max-heap and we want the earliest event first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .t
+            .total_cmp(&self.t)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Job {
+    arrival: f64,
+    work: f64,
+    est_work: f64,
+    est_out: f64,
+    input: u32,
+    model: u32,
+    mode: Verification,
+    kind: u32,
+    retries: u32,
+    node: u32,
+}
+
+/// A job holding a slot. `start` is infinite while it waits for its model to load.
+#[derive(Debug, Clone, Copy)]
+struct Running {
+    job: u32,
+    est: f64,
+    start: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct NodeState {
+    up: bool,
+    epoch: u32,
+    busy: u32,
+    queue: VecDeque<u32>,
+    queued_est: f64,
+    running: Vec<Running>,
+    mem_used: f64,
+    // Lazily integrated busy slot-seconds and up seconds, for per-node busy fractions.
+    busy_int: f64,
+    up_int: f64,
+    last_t: f64,
+    // Contributions to the cluster totals, kept to update the totals by difference.
+    idle_cap: f64,
+    stranded_cap: f64,
+    // Staleness: state at the last scrape, and this router's dispatches since.
+    snap_busy: u32,
+    snap_queue: u32,
+    snap_work: f64,
+    disp_count: u32,
+    disp_est: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum CacheState {
+    #[default]
+    Absent,
+    Loading,
+    Ready,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct CacheEntry {
+    state: CacheState,
+    pins: u32,
+    last_used: f64,
+}
+
+/// Counts of jobs by where they are; `arrived == answered + routing + queued + in_slots` always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JobCounts {
+    pub arrived: u64,
+    pub answered: u64,
+    /// Waiting for a routing decision (including jobs no up node can take yet).
+    pub routing: u64,
+    pub queued: u64,
+    /// Loading a model or running.
+    pub in_slots: u64,
+    pub verifying: u64,
+    pub finalized: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Accounting {
+    int_jobs: f64,
+    int_idle: f64,
+    int_stranded: f64,
+    int_up: f64,
+    latencies: Vec<f64>,
+    finality: Vec<f64>,
+    sum_queueing: f64,
+    sum_slowdown: f64,
+    slo_met: u64,
+    cold_starts: u64,
+    retries: u64,
+    decisions: u64,
+    episode_return: f64,
+}
+
+/// What the core did when asked to run: reached a decision, or ended the episode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Decision,
+    Done,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Sim {
+    pub sc: Arc<Scenario>,
+    // Static, derived from the scenario.
+    words: usize,
+    serve: Vec<u64>,
+    best_speed: Vec<f64>,
+    load_time: Vec<f64>,
+    mode_cdf: [f64; 3],
+    model_cdf: [Vec<f64>; 3],
+    popularity_order: Vec<usize>,
+    // Random streams: jobs and churn are separate so that routing never shifts the workload
+    // (common random numbers across routers).
+    seed_rng: Rng,
+    job_rng: Rng,
+    churn_rng: Rng,
+    pub episode_seed: u64,
+    // Dynamic state.
+    pub now: f64,
+    seq: u64,
+    events: BinaryHeap<Event>,
+    jobs: Vec<Job>,
+    free_jobs: Vec<u32>,
+    nodes: Vec<NodeState>,
+    cache: Vec<CacheEntry>,
+    pending: VecDeque<u32>,
+    blocked: Vec<u32>,
+    waiting: Vec<u32>,
+    waiting_bits: Vec<u64>,
+    generated: u64,
+    last_arrival: f64,
+    mmpp_high: bool,
+    mmpp_switch: f64,
+    trace_start: usize,
+    verif_queue: VecDeque<u32>,
+    verif_busy: u32,
+    in_verification: u64,
+    finalized: u64,
+    jobs_in_system: u32,
+    cap_up: f64,
+    cap_idle: f64,
+    cap_stranded: f64,
+    observed_at: f64,
+    acc: Accounting,
+    last_int_jobs: f64,
+    last_int_stranded: f64,
+    /// The view of the current decision (valid after `run` returned `Decision`).
+    pub view: ClusterView,
+}
+
+#[inline]
+fn quantize(x: f64, q: f64) -> f64 {
+    if q > 0.0 {
+        (x / q).floor() * q
+    } else {
+        x
+    }
+}
+
+fn cdf(weights: &[f64]) -> Vec<f64> {
+    let total: f64 = weights.iter().sum();
+    let mut acc = 0.0;
+    let mut out: Vec<f64> = weights
+        .iter()
+        .map(|w| {
+            acc += w / total;
+            acc
+        })
+        .collect();
+    if let Some(last) = out.last_mut() {
+        *last = f64::INFINITY; // guards against rounding leaving u just above the last bound
+    }
+    out
+}
+
+impl Sim {
+    pub fn new(sc: Arc<Scenario>) -> Sim {
+        let n = sc.nodes.len();
+        let m = sc.models.len();
+        let kinds = m * 3;
+        let words = kinds.div_ceil(64);
+        let mut serve = vec![0u64; n * words];
+        let mut best_speed = vec![0.0f64; kinds];
+        for (i, node) in sc.nodes.iter().enumerate() {
+            for (mi, model) in sc.models.iter().enumerate() {
+                for mode in Verification::ALL {
+                    if node.can_serve(model, mode) {
+                        let k = mi * 3 + mode.index();
+                        serve[i * words + k / 64] |= 1 << (k % 64);
+                        best_speed[k] = best_speed[k].max(node.speed);
+                    }
+                }
+            }
+        }
+        let load_time = (0..m)
+            .map(|mi| quantize(sc.load_time(mi), sc.time_quantum_s))
+            .collect();
+        let mix = &sc.workload.mix;
+        let mode_cdf = [mix[0], mix[0] + mix[1], f64::INFINITY];
+        let model_cdf = std::array::from_fn(|v| {
+            let p = &sc.workload.model_probs[v];
+            if p.iter().sum::<f64>() > 0.0 {
+                cdf(p)
+            } else {
+                vec![f64::INFINITY; m]
+            }
+        });
+        let overall: Vec<f64> = (0..m)
+            .map(|mi| {
+                (0..3)
+                    .map(|v| mix[v] * sc.workload.model_probs[v][mi])
+                    .sum()
+            })
+            .collect();
+        let mut popularity_order: Vec<usize> = (0..m).collect();
+        popularity_order.sort_by(|&a, &b| overall[b].total_cmp(&overall[a]).then(a.cmp(&b)));
+
+        let view = ClusterView {
+            nodes: vec![NodeView::default(); n],
+            mask: vec![false; n],
+            scales: sc.scales,
+            ..Default::default()
+        };
+        let mut sim = Sim {
+            words,
+            serve,
+            best_speed,
+            load_time,
+            mode_cdf,
+            model_cdf,
+            popularity_order,
+            seed_rng: Rng::new(0),
+            job_rng: Rng::new(0),
+            churn_rng: Rng::new(0),
+            episode_seed: 0,
+            now: 0.0,
+            seq: 0,
+            events: BinaryHeap::new(),
+            jobs: Vec::new(),
+            free_jobs: Vec::new(),
+            nodes: vec![NodeState::default(); n],
+            cache: vec![CacheEntry::default(); n * m],
+            pending: VecDeque::new(),
+            blocked: Vec::new(),
+            waiting: vec![0; kinds],
+            waiting_bits: vec![0; words],
+            generated: 0,
+            last_arrival: 0.0,
+            mmpp_high: false,
+            mmpp_switch: 0.0,
+            trace_start: 0,
+            verif_queue: VecDeque::new(),
+            verif_busy: 0,
+            in_verification: 0,
+            finalized: 0,
+            jobs_in_system: 0,
+            cap_up: 0.0,
+            cap_idle: 0.0,
+            cap_stranded: 0.0,
+            observed_at: 0.0,
+            acc: Accounting::default(),
+            last_int_jobs: 0.0,
+            last_int_stranded: 0.0,
+            view,
+            sc,
+        };
+        sim.seed(0);
+        sim
+    }
+
+    /// Seeds the stream of episode seeds; the next `begin_episode` uses its first value.
+    pub fn seed(&mut self, seed: u64) {
+        self.seed_rng = Rng::new(seed);
+    }
+
+    /// Starts a new episode with the next episode seed and runs to the first decision.
+    pub fn begin_episode(&mut self) -> Outcome {
+        let episode_seed = self.seed_rng.next_u64();
+        self.episode_seed = episode_seed;
+        self.job_rng = Rng::new(derive_seed(episode_seed, 1));
+        self.churn_rng = Rng::new(derive_seed(episode_seed, 2));
+        let sc = self.sc.clone();
+
+        self.now = 0.0;
+        self.seq = 0;
+        self.events.clear();
+        self.jobs.clear();
+        self.free_jobs.clear();
+        self.pending.clear();
+        self.blocked.clear();
+        self.waiting.fill(0);
+        self.waiting_bits.fill(0);
+        self.generated = 0;
+        self.last_arrival = 0.0;
+        self.verif_queue.clear();
+        self.verif_busy = 0;
+        self.in_verification = 0;
+        self.finalized = 0;
+        self.jobs_in_system = 0;
+        self.observed_at = 0.0;
+        self.last_int_jobs = 0.0;
+        self.last_int_stranded = 0.0;
+        let acc = &mut self.acc;
+        let (mut lat, mut fin) = (
+            std::mem::take(&mut acc.latencies),
+            std::mem::take(&mut acc.finality),
+        );
+        lat.clear();
+        fin.clear();
+        *acc = Accounting {
+            latencies: lat,
+            finality: fin,
+            ..Default::default()
+        };
+
+        self.cache.fill(CacheEntry::default());
+        let m = sc.models.len();
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            let spec = &sc.nodes[i];
+            node.up = true;
+            node.epoch = 0;
+            node.busy = 0;
+            node.queue.clear();
+            node.queued_est = 0.0;
+            node.running.clear();
+            node.mem_used = 0.0;
+            node.busy_int = 0.0;
+            node.up_int = 0.0;
+            node.last_t = 0.0;
+            node.snap_busy = 0;
+            node.snap_queue = 0;
+            node.snap_work = 0.0;
+            node.disp_count = 0;
+            node.disp_est = 0.0;
+            node.idle_cap = spec.capacity();
+            node.stranded_cap = 0.0;
+            if sc.initial_cache == InitialCache::Popular {
+                for (rank, &mi) in self.popularity_order.iter().enumerate() {
+                    let size = sc.models[mi].memory_gb;
+                    if node.mem_used + size <= spec.memory_gb {
+                        node.mem_used += size;
+                        self.cache[i * m + mi] = CacheEntry {
+                            state: CacheState::Ready,
+                            pins: 0,
+                            last_used: -(rank as f64),
+                        };
+                    }
+                }
+            }
+        }
+        self.cap_up = sc.nodes.iter().map(|n| n.capacity()).sum();
+        self.cap_idle = self.cap_up;
+        self.cap_stranded = 0.0;
+
+        if let ArrivalProcess::Mmpp { mean_low_s, .. } = sc.arrivals.process {
+            self.mmpp_high = false;
+            self.mmpp_switch = self.job_rng.exponential(mean_low_s);
+        }
+        if let ArrivalProcess::Trace {
+            trace,
+            random_offset,
+            ..
+        } = &sc.arrivals.process
+        {
+            let spare = trace.len() - sc.jobs_per_episode as usize;
+            self.trace_start = if *random_offset && spare > 0 {
+                self.job_rng.below(spare as u64 + 1) as usize
+            } else {
+                0
+            };
+        }
+        self.schedule_next_arrival();
+        for (i, spec) in sc.nodes.iter().enumerate() {
+            if let Some((mtbf, _)) = spec.churn {
+                let t = self.churn_rng.exponential(mtbf);
+                self.push(t, EventKind::NodeDown, i as u32, 0, 0);
+            }
+        }
+        if sc.scrape_interval_s > 0.0 {
+            self.push(sc.scrape_interval_s, EventKind::Scrape, 0, 0, 0);
+        }
+        self.run()
+    }
+
+    #[inline]
+    fn push(&mut self, t: f64, kind: EventKind, node: u32, a: u32, epoch: u32) {
+        self.seq += 1;
+        self.events.push(Event {
+            t,
+            seq: self.seq,
+            kind,
+            node,
+            a,
+            epoch,
+        });
+    }
+
+    fn schedule_next_arrival(&mut self) {
+        if self.generated >= self.sc.jobs_per_episode {
+            return;
+        }
+        let sc = &self.sc;
+        let t = match &sc.arrivals.process {
+            ArrivalProcess::Trace {
+                trace, time_scale, ..
+            } => {
+                let i = self.trace_start + self.generated as usize;
+                (trace.arrival_s[i] - trace.arrival_s[self.trace_start]) * time_scale
+            }
+            ArrivalProcess::Poisson => {
+                self.last_arrival + self.job_rng.exponential(1.0 / sc.arrivals.rate_per_s)
+            }
+            &ArrivalProcess::Mmpp {
+                high_rate,
+                low_rate,
+                mean_high_s,
+                mean_low_s,
+            } => {
+                // Memoryless: draw at the current rate; if the state switches first, move to the
+                // switch and draw again.
+                let mut t = self.last_arrival;
+                loop {
+                    let rate = if self.mmpp_high { high_rate } else { low_rate };
+                    let dt = if rate > 0.0 {
+                        self.job_rng.exponential(1.0 / rate)
+                    } else {
+                        f64::INFINITY
+                    };
+                    if t + dt < self.mmpp_switch {
+                        break t + dt;
+                    }
+                    t = self.mmpp_switch;
+                    self.mmpp_high = !self.mmpp_high;
+                    let mean = if self.mmpp_high {
+                        mean_high_s
+                    } else {
+                        mean_low_s
+                    };
+                    self.mmpp_switch = t + self.job_rng.exponential(mean);
+                }
+            }
+            &ArrivalProcess::Diurnal {
+                period_s,
+                amplitude,
+            } => {
+                // Thinning against the peak rate.
+                let base = sc.arrivals.rate_per_s;
+                let peak = base * (1.0 + amplitude);
+                let mut t = self.last_arrival;
+                loop {
+                    t += self.job_rng.exponential(1.0 / peak);
+                    let rate =
+                        base * (1.0 + amplitude * (std::f64::consts::TAU * t / period_s).sin());
+                    if self.job_rng.uniform() * peak < rate {
+                        break t;
+                    }
+                }
+            }
+        };
+        let t = if matches!(sc.arrivals.process, ArrivalProcess::Trace { .. }) {
+            t
+        } else {
+            self.last_arrival + quantize(t - self.last_arrival, sc.time_quantum_s)
+        };
+        self.last_arrival = t;
+        self.push(t, EventKind::Arrival, 0, 0, 0);
+    }
+
+    fn new_job(&mut self) -> u32 {
+        let sc = &self.sc;
+        let rng = &mut self.job_rng;
+        let u = rng.uniform();
+        let mode = Verification::ALL[self.mode_cdf.iter().position(|&c| u < c).unwrap_or(2)];
+        let u = rng.uniform();
+        let cdf = &self.model_cdf[mode.index()];
+        let model = cdf.partition_point(|&c| c <= u).min(cdf.len() - 1);
+        let (input, output) = match &sc.arrivals.process {
+            ArrivalProcess::Trace { trace, .. } => {
+                let i = self.trace_start + self.generated as usize;
+                (trace.input_tokens[i], trace.output_tokens[i])
+            }
+            _ => (
+                sc.workload.input_tokens.sample(rng).floor() as u32,
+                sc.workload.output_tokens.sample(rng).floor() as u32,
+            ),
+        };
+        let est_out = match sc.size_visibility {
+            SizeVisibility::Exact => output as f64,
+            SizeVisibility::Estimate => {
+                let s2 = (1.0 + sc.estimate_cv * sc.estimate_cv).ln();
+                output as f64 * (s2.sqrt() * rng.normal() - s2 / 2.0).exp()
+            }
+            SizeVisibility::Hidden => sc.workload.mean_output_tokens,
+        };
+        let md = &sc.models[model];
+        let mult = sc.verification.multiplier[mode.index()];
+        let job = Job {
+            arrival: self.now,
+            work: (md.prefill_cost * input as f64 + md.decode_cost * output as f64) * mult,
+            est_work: (md.prefill_cost * input as f64 + md.decode_cost * est_out) * mult,
+            est_out,
+            input,
+            model: model as u32,
+            mode,
+            kind: (model * 3 + mode.index()) as u32,
+            retries: 0,
+            node: u32::MAX,
+        };
+        match self.free_jobs.pop() {
+            Some(id) => {
+                self.jobs[id as usize] = job;
+                id
+            }
+            None => {
+                self.jobs.push(job);
+                (self.jobs.len() - 1) as u32
+            }
+        }
+    }
+
+    #[inline]
+    fn serves(&self, node: usize, kind: u32) -> bool {
+        let k = kind as usize;
+        self.serve[node * self.words + k / 64] & (1 << (k % 64)) != 0
+    }
+
+    /// Advances the clock, integrating the cluster-level quantities.
+    #[inline]
+    fn advance(&mut self, t: f64) {
+        let dt = t - self.now;
+        if dt > 0.0 {
+            let a = &mut self.acc;
+            a.int_jobs += dt * self.jobs_in_system as f64;
+            a.int_idle += dt * self.cap_idle;
+            a.int_stranded += dt * self.cap_stranded;
+            a.int_up += dt * self.cap_up;
+            self.now = t;
+        }
+    }
+
+    /// Brings node `n`'s lazily integrated busy and up time to `now`; call before changing them.
+    #[inline]
+    fn touch(&mut self, n: usize) {
+        let node = &mut self.nodes[n];
+        let dt = self.now - node.last_t;
+        if node.up {
+            node.busy_int += dt * node.busy as f64;
+            node.up_int += dt;
+        }
+        node.last_t = self.now;
+    }
+
+    /// Recomputes node `n`'s idle and stranded capacity and updates the cluster totals.
+    #[inline]
+    fn refresh(&mut self, n: usize) {
+        let spec = &self.sc.nodes[n];
+        let node = &self.nodes[n];
+        let idle = if node.up {
+            spec.speed * (spec.slots - node.busy) as f64
+        } else {
+            0.0
+        };
+        let stranded = if idle > 0.0 && node.queue.is_empty() && self.could_take_waiting(n) {
+            idle
+        } else {
+            0.0
+        };
+        let node = &mut self.nodes[n];
+        self.cap_idle += idle - node.idle_cap;
+        self.cap_stranded += stranded - node.stranded_cap;
+        node.idle_cap = idle;
+        node.stranded_cap = stranded;
+    }
+
+    /// Whether some job waiting in a queue is of a kind node `n` can serve.
+    #[inline]
+    fn could_take_waiting(&self, n: usize) -> bool {
+        let row = &self.serve[n * self.words..(n + 1) * self.words];
+        row.iter().zip(&self.waiting_bits).any(|(a, b)| a & b != 0)
+    }
+
+    /// Recomputes every node and the totals from scratch (when the set of waiting kinds changed;
+    /// also removes any floating-point drift of the incremental totals).
+    fn refresh_all(&mut self) {
+        for n in 0..self.nodes.len() {
+            self.refresh(n);
+        }
+        self.cap_idle = self.nodes.iter().map(|x| x.idle_cap).sum();
+        self.cap_stranded = self.nodes.iter().map(|x| x.stranded_cap).sum();
+    }
+
+    #[inline]
+    fn waiting_add(&mut self, kind: u32) {
+        let k = kind as usize;
+        self.waiting[k] += 1;
+        if self.waiting[k] == 1 {
+            self.waiting_bits[k / 64] |= 1 << (k % 64);
+            self.refresh_all();
+        }
+    }
+
+    #[inline]
+    fn waiting_remove(&mut self, kind: u32) {
+        let k = kind as usize;
+        self.waiting[k] -= 1;
+        if self.waiting[k] == 0 {
+            self.waiting_bits[k / 64] &= !(1 << (k % 64));
+            self.refresh_all();
+        }
+    }
+
+    /// Gives job `j` a slot on node `n` (which has a free one). Returns false, changing nothing,
+    /// when the model cannot be brought into memory because other models are in use.
+    fn start(&mut self, n: usize, j: u32) -> bool {
+        let m = self.sc.models.len();
+        let job = self.jobs[j as usize];
+        let ci = n * m + job.model as usize;
+        let mut start = f64::INFINITY;
+        match self.cache[ci].state {
+            CacheState::Ready => start = self.now,
+            CacheState::Loading => {}
+            CacheState::Absent => {
+                let size = self.sc.models[job.model as usize].memory_gb;
+                if !self.make_room(n, size) {
+                    return false;
+                }
+                self.nodes[n].mem_used += size;
+                self.cache[ci].state = CacheState::Loading;
+                self.acc.cold_starts += 1;
+                let t = self.now + self.load_time[job.model as usize];
+                let epoch = self.nodes[n].epoch;
+                self.push(t, EventKind::LoadDone, n as u32, job.model, epoch);
+            }
+        }
+        self.cache[ci].pins += 1;
+        self.cache[ci].last_used = self.now;
+        self.touch(n);
+        let node = &mut self.nodes[n];
+        node.busy += 1;
+        node.running.push(Running {
+            job: j,
+            est: job.est_work,
+            start,
+        });
+        if start.is_finite() {
+            self.schedule_finish(n, j);
+        }
+        true
+    }
+
+    fn schedule_finish(&mut self, n: usize, j: u32) {
+        let service = quantize(
+            self.jobs[j as usize].work / self.sc.nodes[n].speed,
+            self.sc.time_quantum_s,
+        );
+        let epoch = self.nodes[n].epoch;
+        self.push(self.now + service, EventKind::Finish, n as u32, j, epoch);
+    }
+
+    /// Evicts least recently used idle models until `size` GB fit; false if they cannot.
+    fn make_room(&mut self, n: usize, size: f64) -> bool {
+        let m = self.sc.models.len();
+        let memory = self.sc.nodes[n].memory_gb;
+        let entries = &self.cache[n * m..(n + 1) * m];
+        let evictable: f64 = entries
+            .iter()
+            .zip(&self.sc.models)
+            .filter(|(e, _)| e.state == CacheState::Ready && e.pins == 0)
+            .map(|(_, md)| md.memory_gb)
+            .sum();
+        if self.nodes[n].mem_used - evictable + size > memory + 1e-9 {
+            return false;
+        }
+        while self.nodes[n].mem_used + size > memory + 1e-9 {
+            let victim = (0..m)
+                .filter(|&mi| {
+                    let e = &self.cache[n * m + mi];
+                    e.state == CacheState::Ready && e.pins == 0
+                })
+                .min_by(|&a, &b| {
+                    self.cache[n * m + a]
+                        .last_used
+                        .total_cmp(&self.cache[n * m + b].last_used)
+                })
+                .expect("evictable memory was counted above");
+            self.cache[n * m + victim].state = CacheState::Absent;
+            self.nodes[n].mem_used -= self.sc.models[victim].memory_gb;
+        }
+        true
+    }
+
+    /// Starts queued jobs on node `n` while it has free slots (FIFO, head-of-line).
+    fn fill_slots(&mut self, n: usize) {
+        while self.nodes[n].busy < self.sc.nodes[n].slots {
+            let Some(&j) = self.nodes[n].queue.front() else {
+                break;
+            };
+            if !self.start(n, j) {
+                break;
+            }
+            let node = &mut self.nodes[n];
+            node.queue.pop_front();
+            node.queued_est = if node.queue.is_empty() {
+                0.0
+            } else {
+                node.queued_est - self.jobs[j as usize].est_work
+            };
+            self.waiting_remove(self.jobs[j as usize].kind);
+        }
+    }
+
+    /// Sends the job at the head of the routing queue to node `n` (already checked legal).
+    pub fn dispatch(&mut self, n: usize) {
+        let j = self
+            .pending
+            .pop_front()
+            .expect("dispatch needs a pending job");
+        self.acc.decisions += 1;
+        let job = &mut self.jobs[j as usize];
+        job.node = n as u32;
+        let (est, kind) = (job.est_work, job.kind);
+        let node = &mut self.nodes[n];
+        node.disp_count += 1;
+        node.disp_est += est;
+        let started =
+            node.queue.is_empty() && node.busy < self.sc.nodes[n].slots && self.start(n, j);
+        if !started {
+            let node = &mut self.nodes[n];
+            node.queue.push_back(j);
+            node.queued_est += est;
+            self.waiting_add(kind);
+        }
+        self.refresh(n);
+    }
+
+    fn on_finish(&mut self, n: usize, j: u32) {
+        self.touch(n);
+        let node = &mut self.nodes[n];
+        let pos = node
+            .running
+            .iter()
+            .position(|r| r.job == j)
+            .expect("finished job holds a slot");
+        node.running.swap_remove(pos);
+        node.busy -= 1;
+        let job = self.jobs[j as usize];
+        let m = self.sc.models.len();
+        let e = &mut self.cache[n * m + job.model as usize];
+        e.pins -= 1;
+        e.last_used = self.now;
+
+        // Answered: response metrics.
+        self.jobs_in_system -= 1;
+        let sc = &self.sc;
+        let latency = self.now - job.arrival;
+        let service = quantize(job.work / sc.nodes[n].speed, sc.time_quantum_s);
+        let best = quantize(
+            job.work / self.best_speed[job.kind as usize],
+            sc.time_quantum_s,
+        );
+        let acc = &mut self.acc;
+        acc.latencies.push(latency);
+        acc.sum_queueing += latency - service;
+        acc.sum_slowdown += if best > 0.0 { latency / best } else { 1.0 };
+        if sc.workload.slo_latency_s.is_some_and(|slo| latency <= slo) {
+            acc.slo_met += 1;
+        }
+
+        // Then verification and settlement.
+        let check = sc.verification.check_s[job.mode.index()];
+        if sc.verification.verifiers > 0 && check > 0.0 {
+            self.in_verification += 1;
+            if self.verif_busy < sc.verification.verifiers {
+                self.verif_busy += 1;
+                self.push(self.now + check, EventKind::VerifyDone, 0, j, 0);
+            } else {
+                self.verif_queue.push_back(j);
+            }
+        } else {
+            self.finalize(j);
+        }
+        self.fill_slots(n);
+        self.refresh(n);
+    }
+
+    fn finalize(&mut self, j: u32) {
+        let job = &self.jobs[j as usize];
+        self.acc
+            .finality
+            .push(self.now + self.sc.verification.settle_s - job.arrival);
+        self.finalized += 1;
+        self.free_jobs.push(j);
+    }
+
+    fn on_verify_done(&mut self, j: u32) {
+        self.in_verification -= 1;
+        self.finalize(j);
+        match self.verif_queue.pop_front() {
+            Some(next) => {
+                let check = self.sc.verification.check_s[self.jobs[next as usize].mode.index()];
+                self.push(self.now + check, EventKind::VerifyDone, 0, next, 0);
+            }
+            None => self.verif_busy -= 1,
+        }
+    }
+
+    fn on_load_done(&mut self, n: usize, model: u32) {
+        let m = self.sc.models.len();
+        self.cache[n * m + model as usize].state = CacheState::Ready;
+        // Slot order keeps the scheduling of simultaneous finishes reproducible.
+        for i in 0..self.nodes[n].running.len() {
+            let r = self.nodes[n].running[i];
+            if r.start.is_infinite() && self.jobs[r.job as usize].model == model {
+                self.nodes[n].running[i].start = self.now;
+                self.schedule_finish(n, r.job);
+            }
+        }
+    }
+
+    fn on_node_down(&mut self, n: usize) {
+        self.touch(n);
+        let m = self.sc.models.len();
+        let node = &mut self.nodes[n];
+        node.up = false;
+        node.epoch += 1;
+        node.busy = 0;
+        node.mem_used = 0.0;
+        node.queued_est = 0.0;
+        let running = std::mem::take(&mut node.running);
+        let queue = std::mem::take(&mut node.queue);
+        self.cache[n * m..(n + 1) * m].fill(CacheEntry::default());
+        // Work in progress is lost; every job goes back to the router, running ones first.
+        for r in &running {
+            self.retry(r.job);
+        }
+        for &j in &queue {
+            self.retry(j);
+            self.waiting_remove(self.jobs[j as usize].kind);
+        }
+        // Give the buffers back so they keep their capacity.
+        let node = &mut self.nodes[n];
+        node.running = running;
+        node.running.clear();
+        node.queue = queue;
+        node.queue.clear();
+        self.cap_up -= self.sc.nodes[n].capacity();
+        self.refresh(n);
+        let (_, mttr) = self.sc.nodes[n].churn.expect("only churning nodes fail");
+        let t = self.now + self.churn_rng.exponential(mttr);
+        self.push(t, EventKind::NodeUp, n as u32, 0, 0);
+    }
+
+    fn retry(&mut self, j: u32) {
+        self.jobs[j as usize].retries += 1;
+        self.acc.retries += 1;
+        self.pending.push_back(j);
+    }
+
+    fn on_node_up(&mut self, n: usize) {
+        self.touch(n);
+        self.nodes[n].up = true;
+        self.cap_up += self.sc.nodes[n].capacity();
+        self.refresh(n);
+        // Jobs that had nowhere to go get another look.
+        self.pending.extend(self.blocked.drain(..));
+        let (mtbf, _) = self.sc.nodes[n].churn.expect("only churning nodes fail");
+        let t = self.now + self.churn_rng.exponential(mtbf);
+        self.push(t, EventKind::NodeDown, n as u32, 0, 0);
+    }
+
+    fn on_scrape(&mut self) {
+        for n in 0..self.nodes.len() {
+            let w = self.work_left(n);
+            let node = &mut self.nodes[n];
+            node.snap_busy = node.busy;
+            node.snap_queue = node.queue.len() as u32;
+            node.snap_work = w;
+            node.disp_count = 0;
+            node.disp_est = 0.0;
+        }
+        self.observed_at = self.now;
+        self.push(
+            self.now + self.sc.scrape_interval_s,
+            EventKind::Scrape,
+            0,
+            0,
+            0,
+        );
+    }
+
+    /// The router's estimate of node `n`'s work left: queued estimates plus what remains of the
+    /// running jobs' estimates at the node's speed (never below zero per job).
+    #[inline]
+    fn work_left(&self, n: usize) -> f64 {
+        let node = &self.nodes[n];
+        let speed = self.sc.nodes[n].speed;
+        let mut w = node.queued_est.max(0.0);
+        for r in &node.running {
+            let done = if r.start.is_finite() {
+                speed * (self.now - r.start)
+            } else {
+                0.0
+            };
+            w += (r.est - done).max(0.0);
+        }
+        w
+    }
+
+    fn episode_over(&self) -> bool {
+        self.generated >= self.sc.jobs_per_episode
+            && self.pending.is_empty()
+            && self.blocked.is_empty()
+            && (!self.sc.drain || (self.jobs_in_system == 0 && self.in_verification == 0))
+    }
+
+    /// Runs events until the next decision or the end of the episode.
+    pub fn run(&mut self) -> Outcome {
+        loop {
+            while let Some(&j) = self.pending.front() {
+                if self.fill_mask(j) {
+                    self.fill_view(j);
+                    return Outcome::Decision;
+                }
+                self.pending.pop_front();
+                self.blocked.push(j);
+            }
+            if self.episode_over() {
+                self.finish_episode();
+                return Outcome::Done;
+            }
+            let Some(ev) = self.events.pop() else {
+                // Only reachable if jobs are blocked with no node coming back, which validation
+                // rules out (every blocked job waits for a churning node's NodeUp).
+                debug_assert!(false, "event queue ran dry before the episode ended");
+                self.finish_episode();
+                return Outcome::Done;
+            };
+            self.advance(ev.t);
+            let n = ev.node as usize;
+            match ev.kind {
+                EventKind::Arrival => {
+                    let j = self.new_job();
+                    self.generated += 1;
+                    self.jobs_in_system += 1;
+                    self.pending.push_back(j);
+                    self.schedule_next_arrival();
+                }
+                EventKind::Finish if ev.epoch == self.nodes[n].epoch => self.on_finish(n, ev.a),
+                EventKind::LoadDone if ev.epoch == self.nodes[n].epoch => {
+                    self.on_load_done(n, ev.a)
+                }
+                EventKind::Finish | EventKind::LoadDone => {} // stale: the node failed since
+                EventKind::NodeDown => self.on_node_down(n),
+                EventKind::NodeUp => self.on_node_up(n),
+                EventKind::VerifyDone => self.on_verify_done(ev.a),
+                EventKind::Scrape => self.on_scrape(),
+            }
+        }
+    }
+
+    /// Writes the mask for job `j` into the view; true if some node is legal.
+    fn fill_mask(&mut self, j: u32) -> bool {
+        let kind = self.jobs[j as usize].kind;
+        let mut any = false;
+        for n in 0..self.nodes.len() {
+            let ok = self.nodes[n].up && self.serves(n, kind);
+            self.view.mask[n] = ok;
+            any |= ok;
+        }
+        any
+    }
+
+    fn fill_view(&mut self, j: u32) {
+        let job = self.jobs[j as usize];
+        let sc = &self.sc;
+        let stale = sc.scrape_interval_s > 0.0;
+        let m = sc.models.len();
+        let model_gb = sc.models[job.model as usize].memory_gb;
+        for n in 0..self.nodes.len() {
+            let spec = &sc.nodes[n];
+            let node = &self.nodes[n];
+            let ready = self.cache[n * m + job.model as usize].state != CacheState::Absent;
+            let (busy, queue, work) = if stale {
+                (
+                    node.snap_busy.min(spec.slots),
+                    node.snap_queue + node.disp_count,
+                    node.snap_work + node.disp_est,
+                )
+            } else {
+                (node.busy, node.queue.len() as u32, self.work_left(n))
+            };
+            self.view.nodes[n] = NodeView {
+                up: node.up,
+                speed: spec.speed,
+                slots: spec.slots,
+                busy_slots: busy,
+                queue_len: queue,
+                work_left: work,
+                memory_gb: spec.memory_gb,
+                tee: spec.tee,
+                zk: spec.zk,
+                model_ready: ready,
+                load_s: if ready {
+                    0.0
+                } else {
+                    self.load_time[job.model as usize]
+                },
+            };
+        }
+        self.view.now = self.now;
+        self.view.observed_at = if stale { self.observed_at } else { self.now };
+        self.view.jobs_in_system = self.jobs_in_system;
+        self.view.job = JobView {
+            model: job.model,
+            model_gb,
+            verification: job.mode,
+            input_tokens: job.input,
+            output_tokens_est: job.est_out,
+            size_visibility: sc.size_visibility,
+            est_work: job.est_work,
+            retries: job.retries,
+        };
+    }
+
+    fn finish_episode(&mut self) {
+        for n in 0..self.nodes.len() {
+            self.touch(n);
+        }
+        self.view.mask.fill(false);
+        self.view.now = self.now;
+    }
+
+    /// Reward since the previous call: minus the weighted integrals, per DESIGN section 4.
+    pub fn take_reward(&mut self) -> f64 {
+        let r = &self.sc.reward;
+        let dj = self.acc.int_jobs - self.last_int_jobs;
+        let ds = self.acc.int_stranded - self.last_int_stranded;
+        self.last_int_jobs = self.acc.int_jobs;
+        self.last_int_stranded = self.acc.int_stranded;
+        let reward = -(r.jobs * dj + r.stranded * ds / self.sc.scales.speed) / r.norm_s;
+        self.acc.episode_return += reward;
+        reward
+    }
+
+    pub fn job_counts(&self) -> JobCounts {
+        let queued: usize = self.nodes.iter().map(|n| n.queue.len()).sum();
+        let in_slots: usize = self.nodes.iter().map(|n| n.running.len()).sum();
+        JobCounts {
+            arrived: self.generated,
+            answered: self.acc.latencies.len() as u64,
+            routing: (self.pending.len() + self.blocked.len()) as u64,
+            queued: queued as u64,
+            in_slots: in_slots as u64,
+            verifying: self.in_verification,
+            finalized: self.finalized,
+        }
+    }
+
+    pub fn jobs_in_system(&self) -> u32 {
+        self.jobs_in_system
+    }
+
+    pub fn decisions(&self) -> u64 {
+        self.acc.decisions
+    }
+
+    /// Integrals so far: (jobs in system, idle capacity, stranded capacity, up capacity).
+    pub fn integrals(&self) -> (f64, f64, f64, f64) {
+        let a = &self.acc;
+        (a.int_jobs, a.int_idle, a.int_stranded, a.int_up)
+    }
+
+    /// Metrics of the episode so far (complete once the episode is over).
+    pub fn metrics(&mut self) -> EpisodeMetrics {
+        let a = &mut self.acc;
+        let t = self.now;
+        let finished = a.latencies.len() as f64;
+        let mean_latency = metrics::mean(&a.latencies);
+        a.latencies.sort_by(f64::total_cmp);
+        a.finality.sort_by(f64::total_cmp);
+        let pct = |xs: &[f64], q| metrics::percentile_sorted(xs, q);
+        let mut busy: Vec<f64> = self
+            .nodes
+            .iter()
+            .zip(&self.sc.nodes)
+            .filter(|(n, _)| n.up_int > 0.0)
+            .map(|(n, s)| n.busy_int / (n.up_int * s.slots as f64))
+            .collect();
+        let frac = |x: f64| if a.int_up > 0.0 { x / a.int_up } else { 0.0 };
+        let per_s = |x: f64| if t > 0.0 { x / t } else { f64::NAN };
+        let slo = self.sc.workload.slo_latency_s;
+        let met = if slo.is_some() {
+            a.slo_met as f64
+        } else {
+            finished
+        };
+        EpisodeMetrics {
+            idle_capacity_frac: frac(a.int_idle),
+            stranded_idle_frac: frac(a.int_stranded),
+            mean_latency_s: mean_latency,
+            p50_latency_s: pct(&a.latencies, 0.50),
+            p95_latency_s: pct(&a.latencies, 0.95),
+            p99_latency_s: pct(&a.latencies, 0.99),
+            mean_queueing_delay_s: if finished > 0.0 {
+                a.sum_queueing / finished
+            } else {
+                f64::NAN
+            },
+            mean_slowdown: if finished > 0.0 {
+                a.sum_slowdown / finished
+            } else {
+                f64::NAN
+            },
+            throughput_jobs_per_s: per_s(finished),
+            goodput_jobs_per_s: per_s(met),
+            slo_attainment: match slo {
+                Some(_) if finished > 0.0 => a.slo_met as f64 / finished,
+                _ => f64::NAN,
+            },
+            cold_starts: a.cold_starts as f64,
+            retries: a.retries as f64,
+            mean_finality_s: metrics::mean(&a.finality),
+            p99_finality_s: pct(&a.finality, 0.99),
+            busy_gini: metrics::gini(&mut busy),
+            mean_jobs_in_system: if t > 0.0 { a.int_jobs / t } else { 0.0 },
+            jobs_arrived: self.generated as f64,
+            jobs_finished: finished,
+            decisions: a.decisions as f64,
+            episode_time_s: t,
+            episode_return: a.episode_return,
+        }
+    }
+}

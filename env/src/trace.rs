@@ -1,0 +1,216 @@
+//! Request traces in CSV: `arrival_s,input_tokens,output_tokens[,extra columns]`.
+
+use std::path::{Path, PathBuf};
+
+/// A loaded, validated trace. Columns are stored separately so replay reads them sequentially.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    pub path: PathBuf,
+    /// Seconds since the first request, non-decreasing, starting at the first row's value.
+    pub arrival_s: Vec<f64>,
+    pub input_tokens: Vec<u32>,
+    pub output_tokens: Vec<u32>,
+}
+
+/// Why a trace could not be loaded; `line` is 1-based, as an editor shows it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct TraceError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+const HEADER: [&str; 3] = ["arrival_s", "input_tokens", "output_tokens"];
+
+impl Trace {
+    pub fn load(path: &Path) -> Result<Trace, TraceError> {
+        let err = |line: Option<usize>, message: String| TraceError {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            err(
+                None,
+                format!("cannot read the trace: {e} (paths in a scenario are relative to the scenario file)"),
+            )
+        })?;
+        Trace::parse(&text, path).map_err(|(line, message)| err(line, message))
+    }
+
+    /// Parses CSV text; errors carry the 1-based line number.
+    pub fn parse(text: &str, path: &Path) -> Result<Trace, (Option<usize>, String)> {
+        let mut lines = text.lines().enumerate();
+        let header = lines.next().map(|(_, l)| l.trim_end_matches('\r')).ok_or((
+            None,
+            "the trace is empty: expected a header `arrival_s,input_tokens,output_tokens`"
+                .to_string(),
+        ))?;
+        let cols: Vec<&str> = header.split(',').map(str::trim).collect();
+        if cols.len() < 3 || cols[..3] != HEADER {
+            return Err((
+                Some(1),
+                format!(
+                    "header is `{header}`: the first three columns must be `arrival_s,input_tokens,output_tokens`"
+                ),
+            ));
+        }
+        let mut trace = Trace {
+            path: path.to_path_buf(),
+            arrival_s: Vec::new(),
+            input_tokens: Vec::new(),
+            output_tokens: Vec::new(),
+        };
+        for (i, line) in lines {
+            let line_no = i + 1;
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() {
+                continue;
+            }
+            let mut fields = line.split(',');
+            let mut field = |name: &str| {
+                fields
+                    .next()
+                    .map(str::trim)
+                    .ok_or((Some(line_no), format!("missing column `{name}`")))
+            };
+            let (a, inp, out) = (field(HEADER[0])?, field(HEADER[1])?, field(HEADER[2])?);
+            let t: f64 = a
+                .parse()
+                .ok()
+                .filter(|t: &f64| t.is_finite() && *t >= 0.0)
+                .ok_or((
+                    Some(line_no),
+                    format!("`arrival_s` is `{a}`: expected a non-negative number of seconds"),
+                ))?;
+            if let Some(&prev) = trace.arrival_s.last() {
+                if t < prev {
+                    return Err((
+                        Some(line_no),
+                        format!("`arrival_s` goes back in time ({t} after {prev}): sort the trace by arrival time"),
+                    ));
+                }
+            }
+            let tokens = |name: &str, v: &str| {
+                v.parse::<u32>().map_err(|_| {
+                    (
+                        Some(line_no),
+                        format!("`{name}` is `{v}`: expected a non-negative integer"),
+                    )
+                })
+            };
+            let inp = tokens(HEADER[1], inp)?;
+            let out = tokens(HEADER[2], out)?;
+            if inp == 0 && out == 0 {
+                return Err((
+                    Some(line_no),
+                    "a request with zero input and zero output tokens has no work".into(),
+                ));
+            }
+            trace.arrival_s.push(t);
+            trace.input_tokens.push(inp);
+            trace.output_tokens.push(out);
+        }
+        if trace.arrival_s.is_empty() {
+            return Err((None, "the trace has a header but no requests".into()));
+        }
+        Ok(trace)
+    }
+
+    pub fn len(&self) -> usize {
+        self.arrival_s.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.arrival_s.is_empty()
+    }
+
+    pub fn span_s(&self) -> f64 {
+        self.arrival_s[self.len() - 1] - self.arrival_s[0]
+    }
+
+    pub fn mean_input(&self) -> f64 {
+        self.input_tokens.iter().map(|&x| x as f64).sum::<f64>() / self.len() as f64
+    }
+
+    pub fn mean_output(&self) -> f64 {
+        self.output_tokens.iter().map(|&x| x as f64).sum::<f64>() / self.len() as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Trace, (Option<usize>, String)> {
+        Trace::parse(text, Path::new("t.csv"))
+    }
+
+    #[test]
+    fn parses_rows_and_ignores_extra_columns() {
+        let t = parse("arrival_s,input_tokens,output_tokens,hash_ids\n0,10,2,1 2 3\n0.5,20,4,\n")
+            .unwrap();
+        assert_eq!(t.arrival_s, [0.0, 0.5]);
+        assert_eq!(t.input_tokens, [10, 20]);
+        assert_eq!(t.output_tokens, [2, 4]);
+        assert_eq!(t.span_s(), 0.5);
+    }
+
+    #[test]
+    fn rejects_bad_input_with_line_numbers() {
+        let cases = [
+            ("", None, "empty"),
+            (
+                "arrival,input_tokens,output_tokens\n0,1,1",
+                Some(1),
+                "header",
+            ),
+            (
+                "arrival_s,input_tokens,output_tokens\n",
+                None,
+                "no requests",
+            ),
+            (
+                "arrival_s,input_tokens,output_tokens\n0,1,1\nx,1,1",
+                Some(3),
+                "arrival_s",
+            ),
+            (
+                "arrival_s,input_tokens,output_tokens\n2,1,1\n1,1,1",
+                Some(3),
+                "back in time",
+            ),
+            (
+                "arrival_s,input_tokens,output_tokens\n0,-1,1",
+                Some(2),
+                "input_tokens",
+            ),
+            (
+                "arrival_s,input_tokens,output_tokens\n0,1",
+                Some(2),
+                "missing column",
+            ),
+            (
+                "arrival_s,input_tokens,output_tokens\n0,0,0",
+                Some(2),
+                "zero",
+            ),
+        ];
+        for (text, line, needle) in cases {
+            let (l, msg) = parse(text).unwrap_err();
+            assert_eq!(l, line, "{text:?}: {msg}");
+            assert!(msg.contains(needle), "{text:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn load_names_the_file() {
+        let e = Trace::load(Path::new("/nonexistent/trace.csv")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/trace.csv: cannot read"),
+            "{e}"
+        );
+    }
+}
