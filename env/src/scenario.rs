@@ -751,12 +751,15 @@ fn resolve_arrivals(
         let native_rate = if trace.span_s() > 0.0 {
             (trace.len() - 1) as f64 / trace.span_s()
         } else {
-            return Err(cx.err(
-                "arrivals.path",
-                "every request of the trace arrives at the same instant: it has no rate to replay",
-            ));
+            f64::INFINITY
         };
         let (rate, time_scale) = match a.load {
+            Some(_) if native_rate.is_infinite() => {
+                return Err(cx.err(
+                    "arrivals.load",
+                    "every request of the trace arrives at the same instant, so there is no time to rescale: remove `load`",
+                ))
+            }
             Some(load) => {
                 let rate = load_rate(load)?;
                 (rate, native_rate / rate)

@@ -1,0 +1,81 @@
+#![allow(dead_code)]
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use haca_env::{Env, Scenario, ScenarioError};
+
+/// A fresh folder under the system temp dir, unique per call.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "haca-env-test-{}-{tag}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `toml` as `scenario.toml` (and `csv`, if given, as `trace.csv`) in a fresh folder and
+/// loads it.
+pub fn scenario_with_trace(toml: &str, csv: Option<&str>) -> Result<Scenario, ScenarioError> {
+    let dir = temp_dir("scn");
+    if let Some(csv) = csv {
+        std::fs::write(dir.join("trace.csv"), csv).unwrap();
+    }
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, toml).unwrap();
+    Scenario::load(&path)
+}
+
+pub fn env_with_trace(toml: &str, csv: &str) -> Env {
+    Env::new(Arc::new(scenario_with_trace(toml, Some(csv)).unwrap()))
+}
+
+/// The shipped scenarios.
+pub fn shipped() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn shipped_scenario(name: &str) -> Arc<Scenario> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.toml"));
+    Arc::new(Scenario::load(path).unwrap())
+}
+
+/// A one-model scenario whose job work equals its input tokens, replaying `trace.csv`.
+/// `nodes` is TOML for the `[[node_classes]]` tables; `extra` is appended.
+pub fn unit_work_scenario(nodes: &str, extra: &str) -> String {
+    format!(
+        r#"
+[episode]
+drain = true
+[sim]
+size_visibility = "exact"
+[verification]
+verifiers = 0
+[[models]]
+name = "m"
+memory_gb = 0
+prefill_cost = 1.0
+decode_cost = 0.0
+[arrivals]
+process = "trace"
+path = "trace.csv"
+random_offset = false
+{nodes}
+{extra}
+"#
+    )
+}
