@@ -413,9 +413,20 @@ impl Sim {
         self.cap_idle = self.cap_up;
         self.cap_stranded = 0.0;
 
-        if let ArrivalProcess::Mmpp { mean_low_s, .. } = sc.arrivals.process {
-            self.mmpp_high = false;
-            self.mmpp_switch = self.job_rng.exponential(mean_low_s);
+        if let ArrivalProcess::Mmpp {
+            mean_high_s,
+            mean_low_s,
+            ..
+        } = sc.arrivals.process
+        {
+            // Start in the stationary distribution, so episodes are not biased to either state.
+            self.mmpp_high = self.job_rng.uniform() * (mean_high_s + mean_low_s) < mean_high_s;
+            let mean = if self.mmpp_high {
+                mean_high_s
+            } else {
+                mean_low_s
+            };
+            self.mmpp_switch = self.job_rng.exponential(mean);
         }
         if let ArrivalProcess::Trace {
             trace,
