@@ -455,6 +455,7 @@ impl Scenario {
             cx.opt_non_negative("workload.tee", w.tee, 0.0)?,
             cx.opt_non_negative("workload.zkml", w.zkml, 0.0)?,
         ];
+        let given_mix = mix;
         let total: f64 = mix.iter().sum();
         if total == 0.0 {
             if w.vanilla.is_some() || w.tee.is_some() || w.zkml.is_some() {
@@ -521,7 +522,7 @@ impl Scenario {
                     format!("workload.{}", mode.name()),
                     format!(
                         "is {} but {why}: set it to 0 or add such nodes",
-                        mix[mode.index()]
+                        given_mix[mode.index()]
                     ),
                 ));
             }
