@@ -89,7 +89,6 @@ struct NodeState {
     busy: u32,
     queue: VecDeque<u32>,
     queued_est: f64,
-    running: Vec<Running>,
     mem_used: f64,
     // Lazily integrated busy slot-seconds and up seconds, for per-node busy fractions.
     busy_int: f64,
@@ -183,6 +182,10 @@ pub(crate) struct Sim {
     jobs: Vec<Job>,
     free_jobs: Vec<u32>,
     nodes: Vec<NodeState>,
+    /// Jobs holding slots: node `n` owns `running[slot_off[n]..slot_off[n] + busy]`. One flat
+    /// buffer instead of a Vec per node keeps the per-decision scan free of pointer chasing.
+    running: Vec<Running>,
+    slot_off: Vec<usize>,
     cache: Vec<CacheEntry>,
     pending: VecDeque<u32>,
     blocked: Vec<u32>,
@@ -300,6 +303,23 @@ impl Sim {
             jobs: Vec::new(),
             free_jobs: Vec::new(),
             nodes: vec![NodeState::default(); n],
+            running: vec![
+                Running {
+                    job: 0,
+                    est: 0.0,
+                    start: 0.0,
+                };
+                sc.nodes.iter().map(|x| x.slots as usize).sum()
+            ],
+            slot_off: sc
+                .nodes
+                .iter()
+                .scan(0, |off, x| {
+                    let o = *off;
+                    *off += x.slots as usize;
+                    Some(o)
+                })
+                .collect(),
             cache: vec![CacheEntry::default(); n * m],
             pending: VecDeque::new(),
             blocked: Vec::new(),
@@ -383,7 +403,6 @@ impl Sim {
             node.busy = 0;
             node.queue.clear();
             node.queued_est = 0.0;
-            node.running.clear();
             node.mem_used = 0.0;
             node.busy_int = 0.0;
             node.up_int = 0.0;
@@ -708,12 +727,12 @@ impl Sim {
         self.cache[ci].last_used = self.now;
         self.touch(n);
         let node = &mut self.nodes[n];
-        node.busy += 1;
-        node.running.push(Running {
+        self.running[self.slot_off[n] + node.busy as usize] = Running {
             job: j,
             est: job.est_work,
             start,
-        });
+        };
+        node.busy += 1;
         if start.is_finite() {
             self.schedule_finish(n, j);
         }
@@ -808,12 +827,12 @@ impl Sim {
     fn on_finish(&mut self, n: usize, j: u32) {
         self.touch(n);
         let node = &mut self.nodes[n];
-        let pos = node
-            .running
+        let slots = &mut self.running[self.slot_off[n]..self.slot_off[n] + node.busy as usize];
+        let pos = slots
             .iter()
             .position(|r| r.job == j)
             .expect("finished job holds a slot");
-        node.running.swap_remove(pos);
+        slots.swap(pos, slots.len() - 1);
         node.busy -= 1;
         let job = self.jobs[j as usize];
         let m = self.sc.models.len();
@@ -880,10 +899,11 @@ impl Sim {
         let m = self.sc.models.len();
         self.cache[n * m + model as usize].state = CacheState::Ready;
         // Slot order keeps the scheduling of simultaneous finishes reproducible.
-        for i in 0..self.nodes[n].running.len() {
-            let r = self.nodes[n].running[i];
+        let off = self.slot_off[n];
+        for i in off..off + self.nodes[n].busy as usize {
+            let r = self.running[i];
             if r.start.is_infinite() && self.jobs[r.job as usize].model == model {
-                self.nodes[n].running[i].start = self.now;
+                self.running[i].start = self.now;
                 self.schedule_finish(n, r.job);
             }
         }
@@ -895,24 +915,21 @@ impl Sim {
         let node = &mut self.nodes[n];
         node.up = false;
         node.epoch += 1;
-        node.busy = 0;
+        let busy = std::mem::take(&mut node.busy) as usize;
         node.mem_used = 0.0;
         node.queued_est = 0.0;
-        let running = std::mem::take(&mut node.running);
         let queue = std::mem::take(&mut node.queue);
         self.cache[n * m..(n + 1) * m].fill(CacheEntry::default());
         // Work in progress is lost; every job goes back to the router, running ones first.
-        for r in &running {
-            self.retry(r.job);
+        for i in self.slot_off[n]..self.slot_off[n] + busy {
+            self.retry(self.running[i].job);
         }
         for &j in &queue {
             self.retry(j);
             self.waiting_remove(self.jobs[j as usize].kind);
         }
-        // Give the buffers back so they keep their capacity.
+        // Give the queue back so it keeps its capacity.
         let node = &mut self.nodes[n];
-        node.running = running;
-        node.running.clear();
         node.queue = queue;
         node.queue.clear();
         self.cap_up -= self.sc.nodes[n].capacity();
@@ -967,7 +984,8 @@ impl Sim {
         let node = &self.nodes[n];
         let speed = self.sc.nodes[n].speed;
         let mut w = node.queued_est.max(0.0);
-        for r in &node.running {
+        let off = self.slot_off[n];
+        for r in &self.running[off..off + node.busy as usize] {
             let done = if r.start.is_finite() {
                 speed * (self.now - r.start)
             } else {
@@ -989,8 +1007,7 @@ impl Sim {
     pub fn run(&mut self) -> Outcome {
         loop {
             while let Some(&j) = self.pending.front() {
-                if self.fill_mask(j) {
-                    self.fill_view(j);
+                if self.fill_view(j) {
                     return Outcome::Decision;
                 }
                 self.pending.pop_front();
@@ -1030,31 +1047,24 @@ impl Sim {
         }
     }
 
-    /// Writes the mask for job `j` into the view; true if some node is legal.
-    fn fill_mask(&mut self, j: u32) -> bool {
-        let kind = self.jobs[j as usize].kind;
-        let mut any = false;
-        for n in 0..self.nodes.len() {
-            let ok = self.nodes[n].up && self.serves(n, kind);
-            self.view.mask[n] = ok;
-            any |= ok;
-        }
-        any
-    }
-
-    fn fill_view(&mut self, j: u32) {
+    /// Writes the view of job `j`'s decision, mask included, in one pass over the nodes; returns
+    /// whether some node is legal.
+    fn fill_view(&mut self, j: u32) -> bool {
         let job = self.jobs[j as usize];
         let sc = &self.sc;
         let stale = sc.scrape_interval_s > 0.0;
         let m = sc.models.len();
-        let model_gb = sc.models[job.model as usize].memory_gb;
-        for n in 0..self.nodes.len() {
-            let spec = &sc.nodes[n];
-            let node = &self.nodes[n];
-            let ready = self.cache[n * m + job.model as usize].state != CacheState::Absent;
+        let model = job.model as usize;
+        let load_s = self.load_time[model];
+        let mut any = false;
+        for (n, (spec, node)) in sc.nodes.iter().zip(&self.nodes).enumerate() {
+            let legal = node.up && self.serves(n, job.kind);
+            self.view.mask[n] = legal;
+            any |= legal;
+            let ready = self.cache[n * m + model].state != CacheState::Absent;
             let (busy, queue, work) = if stale {
                 (
-                    node.snap_busy.min(spec.slots),
+                    node.snap_busy,
                     node.snap_queue + node.disp_count,
                     node.snap_work + node.disp_est,
                 )
@@ -1072,11 +1082,7 @@ impl Sim {
                 tee: spec.tee,
                 zk: spec.zk,
                 model_ready: ready,
-                load_s: if ready {
-                    0.0
-                } else {
-                    self.load_time[job.model as usize]
-                },
+                load_s: if ready { 0.0 } else { load_s },
             };
         }
         self.view.now = self.now;
@@ -1084,7 +1090,7 @@ impl Sim {
         self.view.jobs_in_system = self.jobs_in_system;
         self.view.job = JobView {
             model: job.model,
-            model_gb,
+            model_gb: sc.models[model].memory_gb,
             verification: job.mode,
             input_tokens: job.input,
             output_tokens_est: job.est_out,
@@ -1092,6 +1098,7 @@ impl Sim {
             est_work: job.est_work,
             retries: job.retries,
         };
+        any
     }
 
     fn finish_episode(&mut self) {
@@ -1116,7 +1123,7 @@ impl Sim {
 
     pub fn job_counts(&self) -> JobCounts {
         let queued: usize = self.nodes.iter().map(|n| n.queue.len()).sum();
-        let in_slots: usize = self.nodes.iter().map(|n| n.running.len()).sum();
+        let in_slots: usize = self.nodes.iter().map(|n| n.busy as usize).sum();
         JobCounts {
             arrived: self.generated,
             answered: self.acc.latencies.len() as u64,
