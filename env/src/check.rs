@@ -194,7 +194,7 @@ pub fn check_env(
                 let no_slo = scenario.workload.slo_latency_s.is_none();
                 if let Some((name, v)) = m
                     .pairs()
-                    .find(|&(name, v)| !v.is_finite() && !(no_slo && name == "slo_attainment"))
+                    .find(|&(name, v)| !(v.is_finite() || (no_slo && name == "slo_attainment")))
                 {
                     return Err(fail(format!("metric {name} is {v}")));
                 }
