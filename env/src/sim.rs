@@ -1155,8 +1155,8 @@ impl Sim {
         let t = self.now;
         let finished = a.latencies.len() as f64;
         let mean_latency = metrics::mean(&a.latencies);
-        a.latencies.sort_by(f64::total_cmp);
-        a.finality.sort_by(f64::total_cmp);
+        a.latencies.sort_unstable_by(f64::total_cmp);
+        a.finality.sort_unstable_by(f64::total_cmp);
         let pct = |xs: &[f64], q| metrics::percentile_sorted(xs, q);
         let mut busy: Vec<f64> = self
             .nodes

@@ -173,3 +173,27 @@ fn vec_env_reports_the_env_of_an_illegal_action() {
         "{err}"
     );
 }
+
+#[test]
+fn without_drain_the_episode_is_truncated_after_the_last_arrival() {
+    // Works 5 and 3 at t=0 and t=1 on one node: the second decision is the last arrival, after
+    // which the episode is cut with the first job still running.
+    let csv = "arrival_s,input_tokens,output_tokens\n0,5,0\n1,3,0\n";
+    let toml = common::unit_work_scenario(
+        "[[node_classes]]\nname = \"n\"\ncount = 1\nspeed = 1.0\nmemory_gb = 0\n",
+        "",
+    )
+    .replace("drain = true", "drain = false");
+    let mut env = common::env_with_trace(&toml, csv);
+    env.reset(Some(0));
+    let first = env.step(0).unwrap();
+    assert!(!first.done());
+    assert_eq!(first.reward, -1.0);
+    let last = env.step(0).unwrap();
+    assert!(last.truncated && !last.terminated);
+    assert_eq!(last.reward, 0.0, "no time passes after the last decision");
+    let m = last.info.metrics.unwrap();
+    assert_eq!((m.jobs_arrived, m.jobs_finished), (2.0, 0.0));
+    let c = env.job_counts();
+    assert_eq!(c.arrived, c.in_slots + c.queued);
+}
