@@ -221,6 +221,9 @@ fn quantize(x: f64, q: f64) -> f64 {
     }
 }
 
+/// Cumulative distribution for sampling with `partition_point(|c| c <= u)`, `u` in [0, 1). From
+/// the last positive weight on the bounds are infinite, so rounding can never select a trailing
+/// zero-weight entry (a model a mode cannot be served with).
 fn cdf(weights: &[f64]) -> Vec<f64> {
     let total: f64 = weights.iter().sum();
     let mut acc = 0.0;
@@ -231,9 +234,8 @@ fn cdf(weights: &[f64]) -> Vec<f64> {
             acc
         })
         .collect();
-    if let Some(last) = out.last_mut() {
-        *last = f64::INFINITY; // guards against rounding leaving u just above the last bound
-    }
+    let last = weights.iter().rposition(|&w| w > 0.0).unwrap_or(0);
+    out[last..].fill(f64::INFINITY);
     out
 }
 
@@ -260,7 +262,7 @@ impl Sim {
             .map(|mi| quantize(sc.load_time(mi), sc.time_quantum_s))
             .collect();
         let mix = &sc.workload.mix;
-        let mode_cdf = [mix[0], mix[0] + mix[1], f64::INFINITY];
+        let mode_cdf: [f64; 3] = cdf(mix).try_into().expect("three modes");
         let model_cdf = std::array::from_fn(|v| {
             let p = &sc.workload.model_probs[v];
             if p.iter().sum::<f64>() > 0.0 {
@@ -398,22 +400,14 @@ impl Sim {
         let m = sc.models.len();
         for (i, node) in self.nodes.iter_mut().enumerate() {
             let spec = &sc.nodes[i];
-            node.up = true;
-            node.epoch = 0;
-            node.busy = 0;
-            node.queue.clear();
-            node.queued_est = 0.0;
-            node.mem_used = 0.0;
-            node.busy_int = 0.0;
-            node.up_int = 0.0;
-            node.last_t = 0.0;
-            node.snap_busy = 0;
-            node.snap_queue = 0;
-            node.snap_work = 0.0;
-            node.disp_count = 0;
-            node.disp_est = 0.0;
-            node.idle_cap = spec.capacity();
-            node.stranded_cap = 0.0;
+            let mut queue = std::mem::take(&mut node.queue);
+            queue.clear();
+            *node = NodeState {
+                up: true,
+                queue,
+                idle_cap: spec.capacity(),
+                ..Default::default()
+            };
             if sc.initial_cache == InitialCache::Popular {
                 for (rank, &mi) in self.popularity_order.iter().enumerate() {
                     let size = sc.models[mi].memory_gb;
@@ -561,7 +555,7 @@ impl Sim {
         let sc = &self.sc;
         let rng = &mut self.job_rng;
         let u = rng.uniform();
-        let mode = Verification::ALL[self.mode_cdf.iter().position(|&c| u < c).unwrap_or(2)];
+        let mode = Verification::ALL[self.mode_cdf.partition_point(|&c| c <= u)];
         let u = rng.uniform();
         let cdf = &self.model_cdf[mode.index()];
         let model = cdf.partition_point(|&c| c <= u).min(cdf.len() - 1);
@@ -1208,5 +1202,29 @@ impl Sim {
             episode_time_s: t,
             episode_return: a.episode_return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cdf;
+
+    #[test]
+    fn cdf_never_selects_a_trailing_zero_weight() {
+        let c = cdf(&[0.3, 0.0, 0.7, 0.0]);
+        assert_eq!(c[0], 0.3);
+        assert_eq!(c[1], 0.3);
+        assert_eq!(c[2], f64::INFINITY);
+        let pick = |u: f64| c.partition_point(|&x| x <= u);
+        assert_eq!(pick(0.0), 0);
+        assert_eq!(
+            pick(0.3),
+            2,
+            "the zero-weight entry in the middle is skipped"
+        );
+        assert_eq!(pick(0.999_999_999_999), 2);
+        // Shares that do not sum exactly to one still never reach the zero-weight tail.
+        let c = cdf(&[1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0, 0.0]);
+        assert_eq!(c.partition_point(|&x| x <= 0.999_999_999_999_999_9), 2);
     }
 }
