@@ -31,8 +31,8 @@ pub struct Info {
     pub jobs_in_system: u32,
     /// Routing decisions made so far this episode.
     pub decisions: u64,
-    /// The seed this episode's workload was drawn from (reproduces it with `reset(Some(..))` on
-    /// an env whose first episode it was; recorded so results can be traced back).
+    /// The seed this episode's workload was drawn from: [`Env::replay`] with it reproduces the
+    /// episode exactly (same arrivals, sizes, models and failures).
     pub episode_seed: u64,
     /// Episode index since the env was created.
     pub episode: u64,
@@ -101,10 +101,20 @@ impl Env {
         if let Some(s) = seed {
             self.sim.seed(s);
         }
+        self.start(None)
+    }
+
+    /// Starts an episode whose workload is drawn from `episode_seed` (as reported in
+    /// [`Info::episode_seed`]), without touching the seed stream: replays a logged episode.
+    pub fn replay(&mut self, episode_seed: u64) -> (&ClusterView, &Info) {
+        self.start(Some(episode_seed))
+    }
+
+    fn start(&mut self, episode_seed: Option<u64>) -> (&ClusterView, &Info) {
         if self.state != State::New {
             self.info.episode += 1;
         }
-        let outcome = self.sim.begin_episode();
+        let outcome = self.sim.begin_episode(episode_seed);
         debug_assert_eq!(
             outcome,
             Outcome::Decision,

@@ -26,7 +26,7 @@ pub use check::{check_env, CheckError, CheckReport};
 pub use dist::Dist;
 pub use env::{Env, EnvError, Info, Step};
 pub use metrics::{gini, percentile_sorted, EpisodeMetrics};
-pub use rollout::{run_episode, RolloutError};
+pub use rollout::{router_seed, run_episode, RolloutError};
 pub use scenario::{
     ArrivalProcess, Arrivals, InitialCache, Model, Node, RewardWeights, Scenario, ScenarioError,
     VerificationLayer, Workload,

@@ -15,6 +15,12 @@ pub struct RolloutError {
     pub source: EnvError,
 }
 
+/// The seed a router is reset with for an episode: derived from the episode's seed, so a
+/// stochastic router is reproducible and independent of the workload's stream.
+pub fn router_seed(episode_seed: u64) -> u64 {
+    derive_seed(episode_seed, 0x524F_5554)
+}
+
 /// Runs one full episode of `router` on `env` and returns its metrics. `seed` is passed to
 /// `Env::reset`; the router is reset with a seed derived from the episode's, so a stochastic
 /// router is reproducible too.
@@ -24,7 +30,7 @@ pub fn run_episode<R: Router + ?Sized>(
     seed: Option<u64>,
 ) -> Result<EpisodeMetrics, RolloutError> {
     let (_, info) = env.reset(seed);
-    router.reset(derive_seed(info.episode_seed, 0x524F_5554));
+    router.reset(router_seed(info.episode_seed));
     loop {
         let action = router.route(env.obs());
         let decision = env.info().decisions;

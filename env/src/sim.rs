@@ -356,9 +356,10 @@ impl Sim {
         self.seed_rng = Rng::new(seed);
     }
 
-    /// Starts a new episode with the next episode seed and runs to the first decision.
-    pub fn begin_episode(&mut self) -> Outcome {
-        let episode_seed = self.seed_rng.next_u64();
+    /// Starts a new episode and runs to the first decision. Its workload is drawn from
+    /// `episode_seed`, or from the next seed of the stream when `None`.
+    pub fn begin_episode(&mut self, episode_seed: Option<u64>) -> Outcome {
+        let episode_seed = episode_seed.unwrap_or_else(|| self.seed_rng.next_u64());
         self.episode_seed = episode_seed;
         self.job_rng = Rng::new(derive_seed(episode_seed, 1));
         self.churn_rng = Rng::new(derive_seed(episode_seed, 2));

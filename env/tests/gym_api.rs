@@ -49,6 +49,32 @@ fn reset_none_continues_the_seed_stream() {
     assert_eq!(b.reset(Some(9)).1.episode_seed, s1);
     assert_eq!(b.reset(None).1.episode_seed, s2);
     assert_eq!(a.info().episode, 1);
+
+    // Replaying a logged episode seed reproduces that episode, whatever came before.
+    let mut c = Env::new(common::shipped_scenario("park"));
+    let first = |env: &mut Env| env.obs().job.input_tokens;
+    a.reset(Some(9));
+    let size = first(&mut a);
+    c.reset(Some(1234));
+    c.replay(s1);
+    assert_eq!(c.info().episode_seed, s1);
+    assert_eq!(first(&mut c), size);
+    let m1 = haca_env::run_episode(&mut a, &mut RandomRouter::new(0), Some(9)).unwrap();
+    let (_, _) = c.replay(s1);
+    let mut r = RandomRouter::new(0);
+    r.reset(haca_env::router_seed(s1));
+    loop {
+        let act = r.route(c.obs());
+        if c.step(act).unwrap().done() {
+            break;
+        }
+    }
+    let bits = |m: haca_env::EpisodeMetrics| m.values().map(f64::to_bits);
+    assert_eq!(
+        bits(c.info().metrics.unwrap()),
+        bits(m1),
+        "NaN-safe equality"
+    );
 }
 
 #[test]
