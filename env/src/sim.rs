@@ -282,7 +282,18 @@ impl Sim {
         popularity_order.sort_by(|&a, &b| overall[b].total_cmp(&overall[a]).then(a.cmp(&b)));
 
         let view = ClusterView {
-            nodes: vec![NodeView::default(); n],
+            nodes: sc
+                .nodes
+                .iter()
+                .map(|spec| NodeView {
+                    speed: spec.speed,
+                    slots: spec.slots,
+                    memory_gb: spec.memory_gb,
+                    tee: spec.tee,
+                    zk: spec.zk,
+                    ..Default::default()
+                })
+                .collect(),
             mask: vec![false; n],
             scales: sc.scales,
             ..Default::default()
@@ -1052,7 +1063,7 @@ impl Sim {
         let model = job.model as usize;
         let load_s = self.load_time[model];
         let mut any = false;
-        for (n, (spec, node)) in sc.nodes.iter().zip(&self.nodes).enumerate() {
+        for (n, node) in self.nodes.iter().enumerate() {
             let legal = node.up && self.serves(n, job.kind);
             self.view.mask[n] = legal;
             any |= legal;
@@ -1066,19 +1077,14 @@ impl Sim {
             } else {
                 (node.busy, node.queue.len() as u32, self.work_left(n))
             };
-            self.view.nodes[n] = NodeView {
-                up: node.up,
-                speed: spec.speed,
-                slots: spec.slots,
-                busy_slots: busy,
-                queue_len: queue,
-                work_left: work,
-                memory_gb: spec.memory_gb,
-                tee: spec.tee,
-                zk: spec.zk,
-                model_ready: ready,
-                load_s: if ready { 0.0 } else { load_s },
-            };
+            // Capabilities were written once in `new`; only the state changes.
+            let v = &mut self.view.nodes[n];
+            v.up = node.up;
+            v.busy_slots = busy;
+            v.queue_len = queue;
+            v.work_left = work;
+            v.model_ready = ready;
+            v.load_s = if ready { 0.0 } else { load_s };
         }
         self.view.now = self.now;
         self.view.observed_at = if stale { self.observed_at } else { self.now };
