@@ -17,7 +17,7 @@ struct Args {
     /// Scenario TOML file.
     #[arg(long)]
     scenario: PathBuf,
-    /// Router name (random, round_robin).
+    /// Router name: random, round_robin, jsq, lwl, sed, po2 (or po<d>), jiq, affinity.
     #[arg(long, default_value = "round_robin")]
     router: String,
     #[arg(long, default_value_t = 4)]

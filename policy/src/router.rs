@@ -98,16 +98,35 @@ impl Router for RoundRobinRouter {
     }
 }
 
-/// Names accepted by [`router_by_name`].
-pub const ROUTER_NAMES: &[&str] = &["random", "round_robin"];
+/// Names accepted by [`router_by_name`]: the eight heuristics. `po2` also accepts any `po<d>`,
+/// e.g. `po3`.
+pub const ROUTER_NAMES: &[&str] = &[
+    "random",
+    "round_robin",
+    "jsq",
+    "lwl",
+    "sed",
+    "po2",
+    "jiq",
+    "affinity",
+];
 
 /// Builds a router from its command-line name; `None` for an unknown name (see [`ROUTER_NAMES`]).
 pub fn router_by_name(name: &str, seed: u64) -> Option<Box<dyn Router>> {
-    match name {
-        "random" => Some(Box::new(RandomRouter::new(seed))),
-        "round_robin" | "rr" => Some(Box::new(RoundRobinRouter::default())),
-        _ => None,
-    }
+    use crate::heuristics::*;
+    Some(match name {
+        "random" => Box::new(RandomRouter::new(seed)),
+        "round_robin" | "rr" => Box::new(RoundRobinRouter::default()),
+        "jsq" => Box::new(JsqRouter::new(seed)),
+        "lwl" => Box::new(LwlRouter::new(seed)),
+        "sed" => Box::new(SedRouter::new(seed)),
+        "jiq" => Box::new(JiqRouter::new(seed)),
+        "affinity" => Box::new(AffinityRouter::new(AffinityRouter::DEFAULT_THRESHOLD, seed)),
+        _ => {
+            let d: usize = name.strip_prefix("po")?.parse().ok().filter(|&d| d >= 1)?;
+            Box::new(PowerOfDRouter::new(d, seed))
+        }
+    })
 }
 
 #[cfg(test)]
@@ -155,6 +174,9 @@ mod tests {
         for name in ROUTER_NAMES {
             assert_eq!(router_by_name(name, 0).unwrap().name(), *name);
         }
-        assert!(router_by_name("nope", 0).is_none());
+        assert_eq!(router_by_name("po3", 0).unwrap().name(), "po3");
+        for bad in ["nope", "po", "po0", "pox"] {
+            assert!(router_by_name(bad, 0).is_none(), "{bad}");
+        }
     }
 }
