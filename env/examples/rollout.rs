@@ -17,7 +17,8 @@ struct Args {
     /// Scenario TOML file.
     #[arg(long)]
     scenario: PathBuf,
-    /// Router name: random, round_robin, jsq, lwl, sed, po2 (or po<d>), jiq, affinity.
+    /// Router name: random, round_robin, jsq, lwl, sed, po2 (or po<d>), jiq, affinity, or
+    /// pooled (the central-queue reference, which routes nothing).
     #[arg(long, default_value = "round_robin")]
     router: String,
     #[arg(long, default_value_t = 4)]
@@ -42,13 +43,18 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), String> {
     let mut env = Env::from_file(&args.scenario).map_err(|e| e.to_string())?;
-    let mut router = router_by_name(&args.router, args.seed).ok_or_else(|| {
-        format!(
-            "unknown router `{}`: expected one of {}",
-            args.router,
-            ROUTER_NAMES.join(", ")
-        )
-    })?;
+    let pooled = args.router == "pooled";
+    let mut router = if pooled {
+        None
+    } else {
+        Some(router_by_name(&args.router, args.seed).ok_or_else(|| {
+            format!(
+                "unknown router `{}`: expected one of {}, pooled",
+                args.router,
+                ROUTER_NAMES.join(", ")
+            )
+        })?)
+    };
     let sc = env.scenario().clone();
     println!(
         "scenario {} ({} nodes, {} models, offered load {:.3}), router {}, {} episodes, seed {}",
@@ -56,7 +62,7 @@ fn run(args: Args) -> Result<(), String> {
         sc.nodes.len(),
         sc.models.len(),
         sc.offered_load(),
-        router.name(),
+        args.router,
         args.episodes,
         args.seed
     );
@@ -65,7 +71,11 @@ fn run(args: Args) -> Result<(), String> {
     let start = Instant::now();
     for ep in 0..args.episodes {
         let seed = (ep == 0).then_some(args.seed);
-        episodes.push(run_episode(&mut env, &mut router, seed).map_err(|e| e.to_string())?);
+        let metrics = match router.as_mut() {
+            Some(router) => run_episode(&mut env, router, seed).map_err(|e| e.to_string())?,
+            None => env.run_pooled(seed),
+        };
+        episodes.push(metrics);
     }
     let secs = start.elapsed().as_secs_f64();
     let decisions: f64 = episodes.iter().map(|m| m.decisions).sum();
@@ -87,7 +97,7 @@ fn run(args: Args) -> Result<(), String> {
     println!(
         "{decisions} decisions in {secs:.3} s: {:.2} M decisions/s (one thread, router {})",
         decisions_per_s / 1e6,
-        router.name()
+        args.router
     );
 
     if let Some(path) = &args.json {
@@ -103,7 +113,7 @@ fn run(args: Args) -> Result<(), String> {
             .collect();
         let doc = serde_json::json!({
             "scenario": sc.name,
-            "router": router.name(),
+            "router": args.router,
             "seed": args.seed,
             "episodes": eps,
             "decisions_per_s": decisions_per_s,

@@ -133,6 +133,35 @@ impl Env {
         (&self.sim.view, &self.info)
     }
 
+    /// Runs one whole episode as the pooled reference: jobs wait in one central queue and go to
+    /// the first free compatible slot (model ready first, then the fastest node). There are no
+    /// routing decisions; the workload is the one `reset(seed)` would give, so the result is
+    /// comparable with any router's on the same seed. It is the zero point of stranded idle.
+    pub fn run_pooled(&mut self, seed: Option<u64>) -> EpisodeMetrics {
+        if let Some(s) = seed {
+            self.sim.seed(s);
+        }
+        if self.state != State::New {
+            self.info.episode += 1;
+        }
+        self.sim.pooled = true;
+        let outcome = self.sim.begin_episode(None);
+        self.sim.pooled = false;
+        debug_assert_eq!(outcome, Outcome::Done);
+        self.sim.take_reward();
+        self.state = State::Over;
+        let metrics = self.sim.metrics();
+        self.info = Info {
+            time: self.sim.now,
+            jobs_in_system: self.sim.jobs_in_system(),
+            decisions: self.sim.decisions(),
+            episode_seed: self.sim.episode_seed,
+            episode: self.info.episode,
+            metrics: Some(metrics),
+        };
+        metrics
+    }
+
     /// Routes the current job to node `action` and runs to the next decision.
     pub fn step(&mut self, action: usize) -> Result<Step<'_>, EnvError> {
         match self.state {

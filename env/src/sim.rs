@@ -210,6 +210,11 @@ pub(crate) struct Sim {
     last_int_stranded: f64,
     /// The view of the current decision (valid after `run` returned `Decision`).
     pub view: ClusterView,
+    /// Pooled reference mode: `pending` is one central queue served by the first free
+    /// compatible slot, and `run` makes no decisions.
+    pub pooled: bool,
+    /// Candidate nodes of a pooled dispatch (kept to reuse its allocation).
+    candidates: Vec<usize>,
 }
 
 #[inline]
@@ -356,6 +361,8 @@ impl Sim {
             last_int_jobs: 0.0,
             last_int_stranded: 0.0,
             view,
+            pooled: false,
+            candidates: Vec::with_capacity(n),
             sc,
         };
         sim.seed(0);
@@ -1012,7 +1019,10 @@ impl Sim {
     /// Runs events until the next decision or the end of the episode.
     pub fn run(&mut self) -> Outcome {
         loop {
-            while let Some(&j) = self.pending.front() {
+            if self.pooled {
+                self.pool_dispatch();
+            }
+            while let Some(&j) = self.pending.front().filter(|_| !self.pooled) {
                 if self.fill_view(j) {
                     return Outcome::Decision;
                 }
@@ -1051,6 +1061,61 @@ impl Sim {
                 EventKind::Scrape => self.on_scrape(),
             }
         }
+    }
+
+    /// Pooled mode: hands waiting jobs, oldest first, to free compatible slots. A job that fits
+    /// nowhere yet is skipped, not blocking the ones behind it, so no compatible slot idles while
+    /// a job waits: stranded idle is zero by construction.
+    fn pool_dispatch(&mut self) {
+        let mut free: u32 = self
+            .nodes
+            .iter()
+            .zip(&self.sc.nodes)
+            .filter(|(n, _)| n.up)
+            .map(|(n, spec)| spec.slots - n.busy)
+            .sum();
+        let mut i = 0;
+        while free > 0 && i < self.pending.len() {
+            if self.pool_place(self.pending[i]) {
+                self.pending.remove(i);
+                self.acc.decisions += 1;
+                free -= 1;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Starts job `j` on a free compatible slot if there is one: a node with the model ready
+    /// first, then the fastest, then the lowest index.
+    fn pool_place(&mut self, j: u32) -> bool {
+        let job = self.jobs[j as usize];
+        let m = self.sc.models.len();
+        let mut cand = std::mem::take(&mut self.candidates);
+        cand.clear();
+        cand.extend((0..self.nodes.len()).filter(|&n| {
+            self.nodes[n].up
+                && self.nodes[n].busy < self.sc.nodes[n].slots
+                && self.serves(n, job.kind)
+        }));
+        let ready = |n: usize| self.cache[n * m + job.model as usize].state != CacheState::Absent;
+        cand.sort_by(|&a, &b| {
+            ready(b)
+                .cmp(&ready(a))
+                .then(self.sc.nodes[b].speed.total_cmp(&self.sc.nodes[a].speed))
+                .then(a.cmp(&b))
+        });
+        let mut placed = false;
+        for &n in &cand {
+            self.jobs[j as usize].node = n as u32;
+            if self.start(n, j) {
+                self.refresh(n);
+                placed = true;
+                break;
+            }
+        }
+        self.candidates = cand;
+        placed
     }
 
     /// Writes the view of job `j`'s decision, mask included, in one pass over the nodes; returns
