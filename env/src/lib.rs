@@ -7,7 +7,7 @@
 //!   [`haca_policy::ClusterView`], the reward, `terminated`/`truncated` and an [`Info`] whose
 //!   `metrics` ([`EpisodeMetrics`]) hold DESIGN section 4's measures at the end of an episode.
 //! - [`VecEnv`]: many envs stepped in parallel into one flat observation buffer, with a named
-//!   [`AutoresetMode`].
+//!   [`AutoresetMode`]; step it inside [`in_pool`] so the calling thread shares the work.
 //! - [`check_env`]: the conformance check every shipped scenario passes.
 //! - [`rollout`]: runs a [`haca_policy::Router`] over episodes.
 
@@ -33,4 +33,4 @@ pub use scenario::{
 };
 pub use sim::JobCounts;
 pub use trace::{Trace, TraceError};
-pub use vec_env::{AutoresetMode, VecEnv};
+pub use vec_env::{in_pool, AutoresetMode, VecEnv, VecEnvError};

@@ -11,6 +11,16 @@ use crate::env::{Env, EnvError};
 use crate::metrics::EpisodeMetrics;
 use crate::scenario::Scenario;
 
+/// Runs `f` on a thread of rayon's global pool and returns its result.
+///
+/// Step a [`VecEnv`] from inside this: the calling thread then shares each step's work, and the
+/// other workers are still spinning from the previous step. Called from outside the pool, every
+/// step has to wake a sleeping worker, which costs tens of microseconds on small VMs and, on the
+/// 2-core CI machine, ate most of the parallel speedup (see the `decisions` benchmark).
+pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
+}
+
 /// What happens when an env's episode ends (Gymnasium's `AutoresetMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AutoresetMode {

@@ -223,3 +223,22 @@ fn without_drain_the_episode_is_truncated_after_the_last_arrival() {
     let c = env.job_counts();
     assert_eq!(c.arrived, c.in_slots + c.queued);
 }
+
+#[test]
+fn stepping_inside_the_pool_gives_the_same_results() {
+    let sc = common::shipped_scenario("haca-small");
+    let run = |venv: &mut VecEnv| {
+        venv.reset(5);
+        let mut routers: Vec<RandomRouter> = (0..8).map(|e| RandomRouter::new(e as u64)).collect();
+        for _ in 0..300 {
+            let actions = random_actions(venv, &mut routers);
+            venv.step(&actions).unwrap();
+        }
+        (venv.node_obs.clone(), venv.rewards.clone())
+    };
+    let mut a = VecEnv::new(sc.clone(), 8, AutoresetMode::SameStep);
+    let mut b = VecEnv::new(sc, 8, AutoresetMode::SameStep);
+    let outside = run(&mut a);
+    let inside = haca_env::in_pool(|| run(&mut b));
+    assert!(outside == inside);
+}
