@@ -3,6 +3,27 @@
 
 use haca_policy::Rng;
 
+/// Standard normals from Box-Muller pairs, using both values of each pair: half the logarithms,
+/// square roots and sine-cosines of drawing them one at a time. Part of the simulator's random
+/// state: reset it with the generator.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Normals {
+    spare: Option<f64>,
+}
+
+impl Normals {
+    #[inline]
+    pub fn next(&mut self, rng: &mut Rng) -> f64 {
+        if let Some(z) = self.spare.take() {
+            return z;
+        }
+        let r = (-2.0 * rng.uniform_open0().ln()).sqrt();
+        let (sin, cos) = (std::f64::consts::TAU * rng.uniform()).sin_cos();
+        self.spare = Some(r * sin);
+        r * cos
+    }
+}
+
 /// A resolved, validated distribution over non-negative reals.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Dist {
@@ -36,12 +57,12 @@ impl Dist {
     }
 
     #[inline]
-    pub fn sample(&self, rng: &mut Rng) -> f64 {
+    pub fn sample(&self, rng: &mut Rng, normals: &mut Normals) -> f64 {
         match *self {
             Dist::Fixed(v) => v,
             Dist::Uniform { min, max } => min + (max - min) * rng.uniform(),
             Dist::Exponential { mean } => rng.exponential(mean),
-            Dist::LogNormal { mu, sigma } => (mu + sigma * rng.normal()).exp(),
+            Dist::LogNormal { mu, sigma } => (mu + sigma * normals.next(rng)).exp(),
             Dist::Pareto { shape, scale } => scale / rng.uniform_open0().powf(1.0 / shape),
         }
     }
@@ -69,8 +90,11 @@ mod tests {
     use super::*;
 
     fn sample_mean(d: Dist, n: usize) -> f64 {
-        let mut rng = Rng::new(11);
-        (0..n).map(|_| d.sample(&mut rng)).sum::<f64>() / n as f64
+        let (mut rng, mut normals) = (Rng::new(11), Normals::default());
+        (0..n)
+            .map(|_| d.sample(&mut rng, &mut normals))
+            .sum::<f64>()
+            / n as f64
     }
 
     #[test]
@@ -95,13 +119,31 @@ mod tests {
     }
 
     #[test]
+    fn paired_normals_are_standard_and_uncorrelated() {
+        let (mut rng, mut normals) = (Rng::new(8), Normals::default());
+        let n = 200_000;
+        let xs: Vec<f64> = (0..n).map(|_| normals.next(&mut rng)).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        let lag1 = xs.windows(2).map(|w| w[0] * w[1]).sum::<f64>() / (n - 1) as f64;
+        assert!(
+            mean.abs() < 0.01 && (var - 1.0).abs() < 0.01 && lag1.abs() < 0.01,
+            "{mean} {var} {lag1}"
+        );
+        let tail = xs.iter().filter(|x| x.abs() > 1.96).count() as f64 / n as f64;
+        assert!((tail - 0.05).abs() < 0.003, "{tail}");
+    }
+
+    #[test]
     fn pareto_floor_and_tail() {
         let d = Dist::Pareto {
             shape: 1.5,
             scale: 100.0,
         };
-        let mut rng = Rng::new(5);
-        let xs: Vec<f64> = (0..200_000).map(|_| d.sample(&mut rng)).collect();
+        let (mut rng, mut normals) = (Rng::new(5), Normals::default());
+        let xs: Vec<f64> = (0..200_000)
+            .map(|_| d.sample(&mut rng, &mut normals))
+            .collect();
         assert!(xs.iter().all(|&x| x >= 100.0));
         // P(X > 400) = (100/400)^1.5 = 0.125
         let tail = xs.iter().filter(|&&x| x > 400.0).count() as f64 / xs.len() as f64;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use haca_policy::rng::derive_seed;
 use haca_policy::{ClusterView, JobView, NodeView, Rng, SizeVisibility, Verification};
 
+use crate::dist::Normals;
 use crate::metrics::{self, EpisodeMetrics};
 use crate::scenario::{ArrivalProcess, InitialCache, Scenario};
 
@@ -174,6 +175,7 @@ pub(crate) struct Sim {
     seed_rng: Rng,
     job_rng: Rng,
     churn_rng: Rng,
+    normals: Normals,
     pub episode_seed: u64,
     // Dynamic state.
     pub now: f64,
@@ -317,6 +319,7 @@ impl Sim {
             seed_rng: Rng::new(0),
             job_rng: Rng::new(0),
             churn_rng: Rng::new(0),
+            normals: Normals::default(),
             episode_seed: 0,
             now: 0.0,
             seq: 0,
@@ -385,6 +388,7 @@ impl Sim {
         self.episode_seed = episode_seed;
         self.job_rng = Rng::new(derive_seed(episode_seed, 1));
         self.churn_rng = Rng::new(derive_seed(episode_seed, 2));
+        self.normals = Normals::default();
         let sc = self.sc.clone();
 
         self.now = 0.0;
@@ -597,15 +601,21 @@ impl Sim {
                 (trace.input_tokens[i], trace.output_tokens[i])
             }
             _ => (
-                sc.workload.input_tokens.sample(rng).floor() as u32,
-                sc.workload.output_tokens.sample(rng).floor() as u32,
+                sc.workload
+                    .input_tokens
+                    .sample(rng, &mut self.normals)
+                    .floor() as u32,
+                sc.workload
+                    .output_tokens
+                    .sample(rng, &mut self.normals)
+                    .floor() as u32,
             ),
         };
         let est_out = match sc.size_visibility {
             SizeVisibility::Exact => output as f64,
             SizeVisibility::Estimate => {
                 let s2 = (1.0 + sc.estimate_cv * sc.estimate_cv).ln();
-                output as f64 * (s2.sqrt() * rng.normal() - s2 / 2.0).exp()
+                output as f64 * (s2.sqrt() * self.normals.next(rng) - s2 / 2.0).exp()
             }
             SizeVisibility::Hidden => sc.workload.mean_output_tokens,
         };
