@@ -25,7 +25,7 @@ mod vec_env;
 pub use check::{check_env, CheckError, CheckReport};
 pub use dist::Dist;
 pub use env::{Env, EnvError, Info, Step};
-pub use metrics::{gini, percentile_sorted, EpisodeMetrics};
+pub use metrics::{gini, percentile, percentile_sorted, EpisodeMetrics};
 pub use rollout::{router_seed, run_episode, RolloutError};
 pub use scenario::{
     ArrivalProcess, Arrivals, InitialCache, Model, Node, RewardWeights, Scenario, ScenarioError,

@@ -116,6 +116,26 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
+/// Percentile `q` of unsorted data, with the same interpolation as [`percentile_sorted`], in
+/// linear time: two order statistics by selection instead of a sort. Reorders `xs`.
+pub fn percentile(xs: &mut [f64], q: f64) -> f64 {
+    match xs.len() {
+        0 => f64::NAN,
+        1 => xs[0],
+        n => {
+            let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+            let lo = pos.floor() as usize;
+            let (_, &mut v_lo, above) = xs.select_nth_unstable_by(lo, f64::total_cmp);
+            let frac = pos - lo as f64;
+            if frac == 0.0 || above.is_empty() {
+                return v_lo;
+            }
+            let v_hi = above.iter().copied().fold(f64::INFINITY, f64::min);
+            v_lo + (v_hi - v_lo) * frac
+        }
+    }
+}
+
 /// Gini coefficient of non-negative values (0 when all are equal or all zero). Sorts `xs`.
 pub fn gini(xs: &mut [f64]) -> f64 {
     let n = xs.len();
@@ -148,6 +168,24 @@ mod tests {
         assert_eq!(percentile_sorted(&xs, 1.0), 4.0);
         assert!((percentile_sorted(&xs, 0.99) - 3.97).abs() < 1e-12);
         assert!(percentile_sorted(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn selection_percentiles_match_sorted_ones() {
+        let mut rng = haca_policy::Rng::new(4);
+        for n in [1usize, 2, 3, 10, 101, 1000] {
+            let xs: Vec<f64> = (0..n).map(|_| rng.exponential(3.0)).collect();
+            let mut sorted = xs.clone();
+            sorted.sort_by(f64::total_cmp);
+            for q in [0.0, 0.5, 0.95, 0.99, 1.0] {
+                let mut work = xs.clone();
+                assert_eq!(
+                    percentile(&mut work, q),
+                    percentile_sorted(&sorted, q),
+                    "n {n} q {q}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1256,9 +1256,7 @@ impl Sim {
         let t = self.now;
         let finished = a.latencies.len() as f64;
         let mean_latency = metrics::mean(&a.latencies);
-        a.latencies.sort_unstable_by(f64::total_cmp);
-        a.finality.sort_unstable_by(f64::total_cmp);
-        let pct = |xs: &[f64], q| metrics::percentile_sorted(xs, q);
+        let pct = metrics::percentile;
         let mut busy: Vec<f64> = self
             .nodes
             .iter()
@@ -1278,9 +1276,9 @@ impl Sim {
             idle_capacity_frac: frac(a.int_idle),
             stranded_idle_frac: frac(a.int_stranded),
             mean_latency_s: mean_latency,
-            p50_latency_s: pct(&a.latencies, 0.50),
-            p95_latency_s: pct(&a.latencies, 0.95),
-            p99_latency_s: pct(&a.latencies, 0.99),
+            p50_latency_s: pct(&mut a.latencies, 0.50),
+            p95_latency_s: pct(&mut a.latencies, 0.95),
+            p99_latency_s: pct(&mut a.latencies, 0.99),
             mean_queueing_delay_s: if finished > 0.0 {
                 a.sum_queueing / finished
             } else {
@@ -1300,7 +1298,7 @@ impl Sim {
             cold_starts: a.cold_starts as f64,
             retries: a.retries as f64,
             mean_finality_s: metrics::mean(&a.finality),
-            p99_finality_s: pct(&a.finality, 0.99),
+            p99_finality_s: pct(&mut a.finality, 0.99),
             busy_gini: metrics::gini(&mut busy),
             mean_jobs_in_system: if t > 0.0 { a.int_jobs / t } else { 0.0 },
             jobs_arrived: self.generated as f64,
