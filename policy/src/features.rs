@@ -103,6 +103,18 @@ pub fn ln1p(x: f64) -> f32 {
     }
 }
 
+/// `ln(1 + k)` for counts (slots, queue lengths, retries): a table for the small values that
+/// dominate, the same value [`ln1p`] gives.
+#[inline]
+fn ln1p_count(k: u32) -> f32 {
+    static TABLE: std::sync::LazyLock<[f32; 256]> =
+        std::sync::LazyLock::new(|| std::array::from_fn(|k| ln1p(k as f64)));
+    match TABLE.get(k as usize) {
+        Some(&v) => v,
+        None => ln1p(k as f64),
+    }
+}
+
 #[inline]
 fn flag(b: bool) -> f32 {
     if b {
@@ -144,9 +156,9 @@ pub fn encode(
         let cap = node.capacity();
         let slots = node.slots.max(1) as f64;
         row[0] = (node.speed * inv_speed) as f32;
-        row[1] = ln1p(node.slots as f64);
+        row[1] = ln1p_count(node.slots);
         row[2] = (node.busy_slots as f64 / slots) as f32;
-        row[3] = ln1p(node.queue_len as f64);
+        row[3] = ln1p_count(node.queue_len);
         row[4] = if cap > 0.0 {
             ln1p(node.work_left / cap * inv_t)
         } else {
@@ -185,9 +197,9 @@ pub fn encode(
     job[4] = flag(j.verification == Verification::Vanilla);
     job[5] = flag(j.verification == Verification::Tee);
     job[6] = flag(j.verification == Verification::Zkml);
-    job[7] = ln1p(j.retries as f64);
+    job[7] = ln1p_count(j.retries);
 
-    global[0] = ln1p(legal as f64);
+    global[0] = ln1p_count(legal as u32);
     global[1] = if slots_up > 0 {
         view.jobs_in_system as f32 / slots_up as f32
     } else {
@@ -299,6 +311,9 @@ mod tests {
         assert_eq!(ln1p(-3.0), 0.0);
         assert_eq!(ln1p(f64::NAN), 0.0);
         assert!(ln1p(f64::INFINITY).is_infinite());
+        for k in [0, 1, 7, 255, 256, 100_000] {
+            assert_eq!(ln1p_count(k), ln1p(k as f64));
+        }
     }
 
     #[test]
