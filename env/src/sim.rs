@@ -1022,12 +1022,9 @@ impl Sim {
         let mut w = node.queued_est.max(0.0);
         let off = self.slot_off[n];
         for r in &self.running[off..off + node.busy as usize] {
-            let done = if r.start.is_finite() {
-                speed * (self.now - r.start)
-            } else {
-                0.0
-            };
-            w += (r.est - done).max(0.0);
+            // Branch-free: a job still loading has `start` = inf, so the difference is +inf and
+            // `min` leaves its whole estimate; an overrun estimate clamps at zero.
+            w += (r.est - speed * (self.now - r.start)).min(r.est).max(0.0);
         }
         w
     }
