@@ -239,6 +239,16 @@ impl Env {
         self.sim.metrics()
     }
 
+    /// Response latencies of this episode's answered jobs, in no particular order (for CDFs).
+    pub fn latencies(&self) -> &[f64] {
+        self.sim.latencies()
+    }
+
+    /// Per-node busy fraction of this episode (final once it is over).
+    pub fn busy_fractions(&self) -> Vec<f64> {
+        self.sim.busy_fractions()
+    }
+
     /// Integrals so far: (jobs in system, idle capacity, stranded capacity, up capacity), in
     /// job-seconds and work units.
     pub fn integrals(&self) -> (f64, f64, f64, f64) {

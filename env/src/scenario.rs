@@ -681,6 +681,44 @@ impl Scenario {
         self.arrivals.rate_per_s * self.scales.work / capacity
     }
 
+    /// The same scenario with its arrival rate scaled so the offered load is `load` (bursts,
+    /// the diurnal cycle and trace timing keep their shape). Feature scales are unchanged, so a
+    /// policy sees the same normalization as on the original.
+    pub fn with_load(&self, load: f64) -> Scenario {
+        let factor = load / self.offered_load();
+        let mut sc = self.clone();
+        sc.arrivals.rate_per_s *= factor;
+        match &mut sc.arrivals.process {
+            ArrivalProcess::Mmpp {
+                high_rate,
+                low_rate,
+                ..
+            } => {
+                *high_rate *= factor;
+                *low_rate *= factor;
+            }
+            ArrivalProcess::Trace { time_scale, .. } => *time_scale /= factor,
+            ArrivalProcess::Poisson | ArrivalProcess::Diurnal { .. } => {}
+        }
+        sc
+    }
+
+    /// The same workload (absolute arrival rate) on `factor` times as many nodes: each node
+    /// class's count is scaled and rounded, keeping at least one node per class. Feature scales
+    /// are unchanged; `max_nodes` grows if needed.
+    pub fn with_node_scale(&self, factor: f64) -> Scenario {
+        let mut sc = self.clone();
+        sc.nodes.clear();
+        for class in 0..self.class_names.len() {
+            let members: Vec<&Node> = self.nodes.iter().filter(|n| n.class == class).collect();
+            let count = ((members.len() as f64 * factor).round() as usize).max(1);
+            sc.nodes
+                .extend(std::iter::repeat_n(members[0].clone(), count));
+        }
+        sc.max_nodes = self.max_nodes.max(sc.nodes.len());
+        sc
+    }
+
     /// Seconds a cold load of `model` takes (before time quantization).
     pub fn load_time(&self, model: usize) -> f64 {
         self.load_fixed_s + self.models[model].memory_gb / self.load_gbps

@@ -1233,6 +1233,24 @@ impl Sim {
         }
     }
 
+    /// Response latencies of the jobs answered so far this episode, in no particular order.
+    pub fn latencies(&self) -> &[f64] {
+        &self.acc.latencies
+    }
+
+    /// Node `n`'s busy slot-seconds over its slot-seconds up; `None` if it was never up.
+    fn busy_fraction(&self, n: usize) -> Option<f64> {
+        let node = &self.nodes[n];
+        (node.up_int > 0.0).then(|| node.busy_int / (node.up_int * self.sc.nodes[n].slots as f64))
+    }
+
+    /// Per-node busy fraction so far (0 for a node never up).
+    pub fn busy_fractions(&self) -> Vec<f64> {
+        (0..self.nodes.len())
+            .map(|n| self.busy_fraction(n).unwrap_or(0.0))
+            .collect()
+    }
+
     pub fn jobs_in_system(&self) -> u32 {
         self.jobs_in_system
     }
@@ -1249,18 +1267,15 @@ impl Sim {
 
     /// Metrics of the episode so far (complete once the episode is over).
     pub fn metrics(&mut self) -> EpisodeMetrics {
+        // Nodes never up have no busy fraction and do not count in the Gini.
+        let mut busy: Vec<f64> = (0..self.nodes.len())
+            .filter_map(|n| self.busy_fraction(n))
+            .collect();
         let a = &mut self.acc;
         let t = self.now;
         let finished = a.latencies.len() as f64;
         let mean_latency = metrics::mean(&a.latencies);
         let pct = metrics::percentile;
-        let mut busy: Vec<f64> = self
-            .nodes
-            .iter()
-            .zip(&self.sc.nodes)
-            .filter(|(n, _)| n.up_int > 0.0)
-            .map(|(n, s)| n.busy_int / (n.up_int * s.slots as f64))
-            .collect();
         let frac = |x: f64| if a.int_up > 0.0 { x / a.int_up } else { 0.0 };
         let per_s = |x: f64| if t > 0.0 { x / t } else { f64::NAN };
         let slo = self.sc.workload.slo_latency_s;
