@@ -239,6 +239,21 @@ impl Env {
         self.sim.metrics()
     }
 
+    /// Records stranded idle capacity over time in bins of `bin_s` seconds from the next
+    /// episode on (`None` stops). Off by default: it costs a little on every event.
+    pub fn record_stranded_series(&mut self, bin_s: Option<f64>) {
+        self.sim.series = bin_s.filter(|b| *b > 0.0).map(crate::sim::Series::new);
+    }
+
+    /// (bin middle time s, stranded fraction of up capacity) of this episode, if recording.
+    pub fn stranded_series(&self) -> Vec<(f64, f64)> {
+        self.sim
+            .series
+            .as_ref()
+            .map(|s| s.points())
+            .unwrap_or_default()
+    }
+
     /// Response latencies of this episode's answered jobs, in no particular order (for CDFs).
     pub fn latencies(&self) -> &[f64] {
         self.sim.latencies()

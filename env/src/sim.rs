@@ -220,6 +220,56 @@ pub(crate) struct Sim {
     pub pooled: bool,
     /// Candidate nodes of a pooled dispatch (kept to reuse its allocation).
     candidates: Vec<usize>,
+    /// Stranded and up capacity per time bin, when recording is on (for plots).
+    pub series: Option<Series>,
+}
+
+/// Stranded and up capacity-time per fixed-width time bin of an episode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub bin_s: f64,
+    pub stranded: Vec<f64>,
+    pub up: Vec<f64>,
+}
+
+impl Series {
+    pub fn new(bin_s: f64) -> Series {
+        Series {
+            bin_s,
+            stranded: Vec::new(),
+            up: Vec::new(),
+        }
+    }
+
+    /// Spreads the interval [t0, t1) at constant capacities over the bins it covers.
+    fn add(&mut self, t0: f64, t1: f64, stranded: f64, up: f64) {
+        let (mut t, mut bin) = (t0, (t0 / self.bin_s) as usize);
+        while t < t1 {
+            // The bin index advances every pass, so rounding at a boundary cannot stall the loop.
+            let end = ((bin + 1) as f64 * self.bin_s).min(t1);
+            if end > t {
+                if self.up.len() <= bin {
+                    self.up.resize(bin + 1, 0.0);
+                    self.stranded.resize(bin + 1, 0.0);
+                }
+                self.stranded[bin] += (end - t) * stranded;
+                self.up[bin] += (end - t) * up;
+                t = end;
+            }
+            bin += 1;
+        }
+    }
+
+    /// (bin middle time, stranded fraction of up capacity) per bin with capacity.
+    pub fn points(&self) -> Vec<(f64, f64)> {
+        self.up
+            .iter()
+            .zip(&self.stranded)
+            .enumerate()
+            .filter(|(_, (&u, _))| u > 0.0)
+            .map(|(i, (&u, &s))| ((i as f64 + 0.5) * self.bin_s, s / u))
+            .collect()
+    }
 }
 
 #[inline]
@@ -370,6 +420,7 @@ impl Sim {
             view,
             pooled: false,
             candidates: Vec::with_capacity(n),
+            series: None,
             sc,
         };
         sim.seed(0);
@@ -411,6 +462,10 @@ impl Sim {
         self.observed_at = 0.0;
         self.last_int_jobs = 0.0;
         self.last_int_stranded = 0.0;
+        if let Some(series) = &mut self.series {
+            series.stranded.clear();
+            series.up.clear();
+        }
         let acc = &mut self.acc;
         let (mut lat, mut fin) = (
             std::mem::take(&mut acc.latencies),
@@ -661,6 +716,9 @@ impl Sim {
             a.int_idle += dt * self.cap_idle;
             a.int_stranded += dt * self.cap_stranded;
             a.int_up += dt * self.cap_up;
+            if let Some(series) = &mut self.series {
+                series.add(self.now, t, self.cap_stranded, self.cap_up);
+            }
             self.now = t;
         }
     }
@@ -1324,7 +1382,20 @@ impl Sim {
 
 #[cfg(test)]
 mod tests {
-    use super::cdf;
+    use super::{cdf, Series};
+
+    #[test]
+    fn series_spreads_intervals_over_bins() {
+        let mut s = Series::new(0.1);
+        // 0.3 is not a multiple of 0.1 in binary: boundaries must not stall or lose time.
+        s.add(0.0, 0.3, 1.0, 2.0);
+        s.add(0.3, 0.45, 0.0, 2.0);
+        let total: f64 = s.up.iter().sum();
+        assert!((total - 0.9).abs() < 1e-12, "{total}");
+        let p = s.points();
+        assert_eq!(p.len(), 5);
+        assert!((p[0].1 - 0.5).abs() < 1e-9 && p[4].1.abs() < 1e-9, "{p:?}");
+    }
 
     #[test]
     fn cdf_never_selects_a_trailing_zero_weight() {

@@ -1,1 +1,291 @@
-fn main() {}
+//! `haca-eval`: compare routing policies on HACA scenarios.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use haca_env::Scenario;
+use haca_eval::{plots, Contender};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(
+    name = "haca-eval",
+    version,
+    about = "Compare HACA routing policies against the heuristics production routers use"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every router on the same seeded episodes: a table of means with 95% confidence intervals.
+    Compare(CompareArgs),
+    /// Each metric against offered load, per router.
+    Sweep(SweepArgs),
+    /// For each router, the smallest network (scaling the scenario's node mix) meeting a p99
+    /// latency SLO: how much hardware each routing policy wastes.
+    Capacity(CapacityArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct Common {
+    /// Scenario TOML file (see env/scenarios/).
+    #[arg(long)]
+    scenario: PathBuf,
+    /// Comma-separated routers, `pooled` for the central-queue reference, or `all` (the eight
+    /// heuristics and pooled).
+    #[arg(long, default_value = "all")]
+    routers: String,
+    /// Base seed; episode i of every router uses the same seed derived from it.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Episodes per router.
+    #[arg(long, default_value_t = 32)]
+    episodes: usize,
+    /// Write the results as JSON (schema in README.md).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write `router,metric,mean,ci95` rows.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write charts (SVG and PNG) into this folder.
+    #[arg(long)]
+    plots: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Offered loads as start:stop:step, e.g. 0.5:0.95:0.05.
+    #[arg(long)]
+    load: String,
+    /// Episodes per router and load.
+    #[arg(long, default_value_t = 8)]
+    episodes: usize,
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[arg(long)]
+    plots: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CapacityArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The SLO: mean p99 response latency, seconds.
+    #[arg(long = "slo-p99")]
+    slo_p99: f64,
+    /// Episodes per router and network size.
+    #[arg(long, default_value_t = 8)]
+    episodes: usize,
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[arg(long)]
+    plots: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Routing decisions per second of the simulator (round-robin router).
+    Env(BenchEnvArgs),
+}
+
+#[derive(Args)]
+struct BenchEnvArgs {
+    #[arg(long)]
+    scenario: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Decisions per repetition.
+    #[arg(long, default_value_t = 2_000_000)]
+    decisions: u64,
+    /// Repetitions (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    repetitions: usize,
+    #[arg(long)]
+    json: PathBuf,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        if n == 0 {
+            return Err(anyhow!("--threads must be at least 1"));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    Ok(())
+}
+
+fn load(path: &Path) -> Result<Arc<Scenario>> {
+    Ok(Arc::new(Scenario::load(path)?))
+}
+
+fn progress(total: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} episodes, {per_sec}, eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    // Reports go to stdout, file notes to stderr: flush so they interleave in order.
+    std::io::Write::flush(&mut std::io::stdout())?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    write(path, &(serde_json::to_string_pretty(value)? + "\n"))
+}
+
+fn save_chart(chart: &plots::LineChart, dir: &Path, stem: &str) -> Result<()> {
+    std::io::Write::flush(&mut std::io::stdout())?;
+    for p in plots::save(chart, dir, stem).map_err(|e| anyhow!(e))? {
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Compare(a) => {
+            set_threads(a.common.threads)?;
+            let sc = load(&a.common.scenario)?;
+            let contenders = Contender::parse_list(&a.common.routers)?;
+            let bar = progress(
+                contenders.len() * a.episodes,
+                &format!("compare {}", sc.name),
+            );
+            let detailed = if a.plots.is_some() { 1 } else { 0 };
+            let cmp =
+                haca_eval::compare(&sc, &contenders, a.episodes, a.common.seed, detailed, &bar)?;
+            bar.finish_and_clear();
+            println!(
+                "scenario {} ({} nodes, offered load {:.2})\n",
+                sc.name,
+                sc.nodes.len(),
+                sc.offered_load()
+            );
+            print!("{}", cmp.table());
+            if let Some(p) = &a.json {
+                write_json(p, &cmp.to_json())?;
+            }
+            if let Some(p) = &a.csv {
+                write(p, &cmp.to_csv())?;
+            }
+            if let Some(dir) = &a.plots {
+                for (stem, chart) in plots::comparison_charts(&cmp) {
+                    save_chart(&chart, dir, stem)?;
+                }
+            }
+        }
+        Command::Sweep(a) => {
+            set_threads(a.common.threads)?;
+            let loads = haca_eval::parse_range(&a.load)?;
+            let sc = load(&a.common.scenario)?;
+            let contenders = Contender::parse_list(&a.common.routers)?;
+            let bar = progress(
+                loads.len() * contenders.len() * a.episodes,
+                &format!("sweep {}", sc.name),
+            );
+            let sw = haca_eval::sweep(&sc, &loads, &contenders, a.episodes, a.common.seed, &bar)?;
+            bar.finish_and_clear();
+            print!("{}", sw.table());
+            if let Some(p) = &a.json {
+                write_json(p, &sw.to_json())?;
+            }
+            if let Some(dir) = &a.plots {
+                for (stem, chart) in sw.charts() {
+                    save_chart(&chart, dir, &stem)?;
+                }
+            }
+        }
+        Command::Capacity(a) => {
+            set_threads(a.common.threads)?;
+            let sc = load(&a.common.scenario)?;
+            let contenders = Contender::parse_list(&a.common.routers)?;
+            let bar = ProgressBar::new_spinner();
+            bar.set_message(format!("capacity {}", sc.name));
+            let res =
+                haca_eval::capacity(&sc, &contenders, a.slo_p99, a.episodes, a.common.seed, &bar)?;
+            bar.finish_and_clear();
+            print!(
+                "{}",
+                haca_eval::capacity_table(&res, sc.nodes.len(), a.slo_p99)
+            );
+            if let Some(p) = &a.json {
+                write_json(
+                    p,
+                    &haca_eval::capacity_json(&sc.name, a.slo_p99, a.episodes, a.common.seed, &res),
+                )?;
+            }
+            if let Some(dir) = &a.plots {
+                save_chart(
+                    &haca_eval::capacity_chart(&sc.name, a.slo_p99, &res),
+                    dir,
+                    "capacity",
+                )?;
+            }
+        }
+        Command::Bench(BenchCommand::Env(a)) => {
+            set_threads(a.threads)?;
+            if a.repetitions == 0 || a.decisions == 0 {
+                return Err(anyhow!("--repetitions and --decisions must be at least 1"));
+            }
+            let sc = load(&a.scenario)?;
+            let v = haca_eval::bench::bench_env(&sc, a.decisions, a.repetitions);
+            println!(
+                "{}: {:.2} M decisions/s on one thread, {:.2} M on {} threads ({:.2}x), VecEnv {:.2} M",
+                sc.name,
+                v["single_thread_decisions_per_s"].as_f64().unwrap_or(0.0) / 1e6,
+                v["all_threads_decisions_per_s"].as_f64().unwrap_or(0.0) / 1e6,
+                v["threads"],
+                v["scaling"].as_f64().unwrap_or(0.0),
+                v["vec_env_decisions_per_s"].as_f64().unwrap_or(0.0) / 1e6,
+            );
+            write_json(&a.json, &v)?;
+        }
+    }
+    Ok(())
+}

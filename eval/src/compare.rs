@@ -1,0 +1,289 @@
+//! Every contender on the same seeded episodes: means, confidence intervals, and the report.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use haca_env::{EpisodeMetrics, Scenario};
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use serde_json::{json, Map, Value};
+
+use crate::contender::{run_episode, Contender, EpisodeRecord, EvalError};
+use crate::stats::{summarize, Summary};
+
+/// One contender's results.
+#[derive(Debug, Clone)]
+pub struct ContenderResult {
+    pub contender: Contender,
+    /// Every metric of `EpisodeMetrics::NAMES`, summarized over the episodes.
+    pub metrics: Vec<(&'static str, Summary)>,
+    /// The first episodes, with latencies, busy fractions and the stranded series (for plots).
+    pub details: Vec<EpisodeRecord>,
+}
+
+impl ContenderResult {
+    pub fn get(&self, metric: &str) -> Summary {
+        self.metrics
+            .iter()
+            .find(|(n, _)| *n == metric)
+            .map(|(_, s)| *s)
+            .unwrap_or_else(|| panic!("unknown metric {metric}"))
+    }
+}
+
+/// A full comparison. Episode `i` of every contender uses the same seed (common random
+/// numbers), so differences come from routing, not from luck of the draw.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub scenario: String,
+    pub episodes: usize,
+    pub seed: u64,
+    pub results: Vec<ContenderResult>,
+}
+
+/// Runs `episodes` episodes of every contender in parallel (rayon). The first `detailed`
+/// episodes of each keep per-job details for plots.
+pub fn compare(
+    scenario: &Arc<Scenario>,
+    contenders: &[Contender],
+    episodes: usize,
+    seed: u64,
+    detailed: usize,
+    progress: &ProgressBar,
+) -> Result<Comparison, EvalError> {
+    if episodes == 0 {
+        return Err(EvalError::Invalid("--episodes must be at least 1".into()));
+    }
+    let records: Vec<EpisodeRecord> = (0..contenders.len() * episodes)
+        .into_par_iter()
+        .map(|k| {
+            let (c, ep) = (k / episodes, k % episodes);
+            let r = run_episode(scenario, &contenders[c], seed, ep, ep < detailed);
+            progress.inc(1);
+            r
+        })
+        .collect::<Result<_, _>>()?;
+    let results = contenders
+        .iter()
+        .zip(records.chunks(episodes))
+        .map(|(c, recs)| {
+            let metrics = EpisodeMetrics::NAMES
+                .iter()
+                .enumerate()
+                .map(|(i, &name)| {
+                    let values: Vec<f64> = recs.iter().map(|r| r.metrics.values()[i]).collect();
+                    (name, summarize(&values))
+                })
+                .collect();
+            ContenderResult {
+                contender: c.clone(),
+                metrics,
+                details: recs.iter().take(detailed).cloned().collect(),
+            }
+        })
+        .collect();
+    Ok(Comparison {
+        scenario: scenario.name.clone(),
+        episodes,
+        seed,
+        results,
+    })
+}
+
+/// Whether smaller is better for a metric (the table marks the best value per column).
+pub fn lower_is_better(metric: &str) -> bool {
+    !matches!(
+        metric,
+        "throughput_jobs_per_s" | "goodput_jobs_per_s" | "slo_attainment" | "episode_return"
+    )
+}
+
+/// The columns of the printed table (the JSON and CSV have every metric).
+pub const TABLE_METRICS: [&str; 8] = [
+    "mean_latency_s",
+    "p99_latency_s",
+    "stranded_idle_frac",
+    "idle_capacity_frac",
+    "mean_slowdown",
+    "slo_attainment",
+    "cold_starts",
+    "busy_gini",
+];
+
+fn num(v: f64) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn cell(s: Summary) -> String {
+    if s.ci95.is_nan() {
+        num(s.mean)
+    } else {
+        format!("{}±{}", num(s.mean), num(s.ci95))
+    }
+}
+
+fn change(v: f64, base: f64) -> String {
+    if v.is_nan() || base.is_nan() || base == 0.0 {
+        "-".into()
+    } else {
+        format!("{:+.0}%", 100.0 * (v - base) / base)
+    }
+}
+
+impl Comparison {
+    /// The heuristic with the lowest mean latency (the one to beat).
+    pub fn best_heuristic(&self) -> Option<&ContenderResult> {
+        self.results
+            .iter()
+            .filter(|r| r.contender.is_heuristic())
+            .min_by(|a, b| {
+                a.get("mean_latency_s")
+                    .mean
+                    .total_cmp(&b.get("mean_latency_s").mean)
+            })
+    }
+
+    pub fn result(&self, name: &str) -> Option<&ContenderResult> {
+        self.results.iter().find(|r| r.contender.name() == name)
+    }
+
+    /// The human-readable table: mean ± 95% CI per metric, `*` on the best value of each
+    /// column, and each contender's latency and stranded idle against `random` and against the
+    /// best heuristic.
+    pub fn table(&self) -> String {
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut header = vec!["router".to_string()];
+        header.extend(TABLE_METRICS.iter().map(|m| m.to_string()));
+        let best = self.best_heuristic();
+        let random = self.result("random");
+        header.push("lat vs random".into());
+        if let Some(b) = best {
+            header.push(format!("lat vs {}", b.contender.name()));
+            header.push(format!("stranded vs {}", b.contender.name()));
+        }
+        rows.push(header);
+        let best_of: Vec<f64> = TABLE_METRICS
+            .iter()
+            .map(|m| {
+                let vals = self
+                    .results
+                    .iter()
+                    .map(|r| r.get(m).mean)
+                    .filter(|v| !v.is_nan());
+                if lower_is_better(m) {
+                    vals.fold(f64::INFINITY, f64::min)
+                } else {
+                    vals.fold(f64::NEG_INFINITY, f64::max)
+                }
+            })
+            .collect();
+        for r in &self.results {
+            let mut row = vec![r.contender.name().to_string()];
+            for (m, best_v) in TABLE_METRICS.iter().zip(&best_of) {
+                let s = r.get(m);
+                let mark = if s.mean == *best_v { "*" } else { "" };
+                row.push(format!("{}{mark}", cell(s)));
+            }
+            let lat = r.get("mean_latency_s").mean;
+            row.push(random.map_or("-".into(), |x| change(lat, x.get("mean_latency_s").mean)));
+            if let Some(b) = best {
+                row.push(change(lat, b.get("mean_latency_s").mean));
+                row.push(change(
+                    r.get("stranded_idle_frac").mean,
+                    b.get("stranded_idle_frac").mean,
+                ));
+            }
+            rows.push(row);
+        }
+        let widths: Vec<usize> = (0..rows[0].len())
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut out = String::new();
+        for (i, row) in rows.iter().enumerate() {
+            for (c, text) in row.iter().enumerate() {
+                if c == 0 {
+                    let _ = write!(out, "{text:<w$}", w = widths[c]);
+                } else {
+                    let _ = write!(out, "  {text:>w$}", w = widths[c]);
+                }
+            }
+            out.push('\n');
+            if i == 0 {
+                out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
+                out.push('\n');
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} episodes per router on the same seeds (base seed {}); mean ± 95% CI; * best per column.",
+            self.episodes, self.seed
+        );
+        out
+    }
+
+    /// The stable JSON document (schema in README.md); metrics that do not apply are null.
+    pub fn to_json(&self) -> Value {
+        let results: Vec<Value> = self
+            .results
+            .iter()
+            .map(|r| {
+                let metrics: Map<String, Value> = r
+                    .metrics
+                    .iter()
+                    .map(|(name, s)| {
+                        (
+                            name.to_string(),
+                            json!({"mean": finite(s.mean), "ci95": finite(s.ci95)}),
+                        )
+                    })
+                    .collect();
+                json!({"router": r.contender.name(), "metrics": metrics})
+            })
+            .collect();
+        json!({
+            "scenario": self.scenario,
+            "episodes": self.episodes,
+            "seed": self.seed,
+            "results": results,
+        })
+    }
+
+    /// `router,metric,mean,ci95` rows, empty fields for values that do not apply.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("router,metric,mean,ci95\n");
+        for r in &self.results {
+            for (name, s) in &r.metrics {
+                let f = |v: f64| {
+                    if v.is_nan() {
+                        String::new()
+                    } else {
+                        format!("{v}")
+                    }
+                };
+                let _ = writeln!(
+                    out,
+                    "{},{name},{},{}",
+                    r.contender.name(),
+                    f(s.mean),
+                    f(s.ci95)
+                );
+            }
+        }
+        out
+    }
+}
+
+/// JSON has no NaN: a value that does not apply is null.
+pub fn finite(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}

@@ -1,0 +1,173 @@
+//! What gets evaluated: a router by name, or the pooled reference, run over seeded episodes.
+
+use std::sync::Arc;
+
+use haca_env::{router_seed, Env, EpisodeMetrics, Scenario};
+use haca_policy::rng::derive_seed;
+use haca_policy::{router_by_name, ROUTER_NAMES};
+
+/// Why an evaluation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("unknown router `{0}`: expected one of {names}, pooled, or all", names = ROUTER_NAMES.join(", "))]
+    UnknownRouter(String),
+    #[error("router `{router}` broke the rules in episode {episode}: {source}")]
+    Rollout {
+        router: String,
+        episode: usize,
+        source: haca_env::RolloutError,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One thing to evaluate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contender {
+    /// A router built with `haca_policy::router_by_name`.
+    Router(String),
+    /// The central-queue reference (`Env::run_pooled`): the zero point of stranded idle.
+    Pooled,
+}
+
+impl Contender {
+    pub fn name(&self) -> &str {
+        match self {
+            Contender::Router(n) => n,
+            Contender::Pooled => "pooled",
+        }
+    }
+
+    pub fn is_heuristic(&self) -> bool {
+        matches!(self, Contender::Router(_))
+    }
+
+    /// Parses a comma-separated list; `all` is the eight heuristics and `pooled`.
+    pub fn parse_list(list: &str) -> Result<Vec<Contender>, EvalError> {
+        let mut out: Vec<Contender> = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let items: Vec<Contender> = match name {
+                "all" => ROUTER_NAMES
+                    .iter()
+                    .map(|n| Contender::Router(n.to_string()))
+                    .chain([Contender::Pooled])
+                    .collect(),
+                "pooled" => vec![Contender::Pooled],
+                n if router_by_name(n, 0).is_some() => vec![Contender::Router(n.to_string())],
+                n => return Err(EvalError::UnknownRouter(n.to_string())),
+            };
+            for c in items {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(EvalError::Invalid(
+                "no router given: use --routers all or a list such as jsq,sed".into(),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// One evaluated episode. The per-job and per-node details are kept only when asked for (they
+/// feed the plots).
+#[derive(Debug, Clone)]
+pub struct EpisodeRecord {
+    pub metrics: EpisodeMetrics,
+    /// Response latencies, seconds (empty unless details were asked for).
+    pub latencies: Vec<f64>,
+    /// Busy fraction per node (empty unless details were asked for).
+    pub busy: Vec<f64>,
+    /// (time s, stranded idle fraction of capacity in a bin around it), about 100 bins over the
+    /// arrivals' span (empty unless details were asked for).
+    pub stranded_series: Vec<(f64, f64)>,
+}
+
+/// The seed of episode `episode` of an evaluation with base seed `seed`: the same for every
+/// contender, so all of them see the same workloads (common random numbers).
+pub fn episode_seed(seed: u64, episode: usize) -> u64 {
+    derive_seed(seed, episode as u64)
+}
+
+/// Runs episode `episode` of `contender` on `scenario`.
+pub fn run_episode(
+    scenario: &Arc<Scenario>,
+    contender: &Contender,
+    seed: u64,
+    episode: usize,
+    details: bool,
+) -> Result<EpisodeRecord, EvalError> {
+    let mut env = Env::new(scenario.clone());
+    if details {
+        // About 100 bins over the arrivals' span; the drain adds a few more.
+        let span = scenario.jobs_per_episode as f64 / scenario.arrivals.rate_per_s;
+        env.record_stranded_series(Some(span / 100.0));
+    }
+    let reset_seed = episode_seed(seed, episode);
+    let metrics = match contender {
+        Contender::Pooled => env.run_pooled(Some(reset_seed)),
+        Contender::Router(name) => {
+            let mut router =
+                router_by_name(name, 0).ok_or_else(|| EvalError::UnknownRouter(name.clone()))?;
+            let (_, info) = env.reset(Some(reset_seed));
+            router.reset(router_seed(info.episode_seed));
+            loop {
+                let action = router.route(env.obs());
+                let decision = env.info().decisions;
+                let step = env.step(action).map_err(|source| EvalError::Rollout {
+                    router: name.clone(),
+                    episode,
+                    source: haca_env::RolloutError {
+                        router: name.clone(),
+                        decision,
+                        source,
+                    },
+                })?;
+                if step.done() {
+                    break step
+                        .info
+                        .metrics
+                        .expect("the last step carries the metrics");
+                }
+            }
+        }
+    };
+    Ok(EpisodeRecord {
+        metrics,
+        latencies: if details {
+            env.latencies().to_vec()
+        } else {
+            Vec::new()
+        },
+        busy: if details {
+            env.busy_fractions()
+        } else {
+            Vec::new()
+        },
+        stranded_series: env.stranded_series(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lists() {
+        let all = Contender::parse_list("all").unwrap();
+        assert_eq!(all.len(), 9);
+        assert_eq!(all.last(), Some(&Contender::Pooled));
+        let some = Contender::parse_list("sed, jsq,sed,pooled").unwrap();
+        assert_eq!(
+            some.iter().map(|c| c.name()).collect::<Vec<_>>(),
+            ["sed", "jsq", "pooled"]
+        );
+        let err = Contender::parse_list("jsq,fastest")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("unknown router `fastest`"), "{err}");
+        assert!(Contender::parse_list(" , ").is_err());
+    }
+}

@@ -1,0 +1,329 @@
+//! Metrics against offered load, and the hardware each router needs to meet a latency SLO.
+
+use std::sync::Arc;
+
+use haca_env::Scenario;
+use indicatif::ProgressBar;
+use serde_json::{json, Value};
+
+use crate::compare::{compare, finite, Comparison};
+use crate::contender::{Contender, EvalError};
+use crate::plots::LineChart;
+
+/// Parses `start:stop:step` (inclusive of `stop` up to rounding), e.g. `0.5:0.95:0.05`.
+pub fn parse_range(text: &str) -> Result<Vec<f64>, EvalError> {
+    let bad = |why: &str| {
+        EvalError::Invalid(format!(
+            "--load `{text}`: {why}; expected start:stop:step, e.g. 0.5:0.95:0.05"
+        ))
+    };
+    let parts: Vec<f64> = text
+        .split(':')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("not three numbers"))?;
+    let [start, stop, step] = parts[..] else {
+        return Err(bad("not three numbers"));
+    };
+    if !(start > 0.0 && stop >= start && step > 0.0 && start.is_finite() && stop.is_finite()) {
+        return Err(bad("needs 0 < start <= stop and step > 0"));
+    }
+    let n = ((stop - start) / step + 1e-9).floor() as usize + 1;
+    if n > 1000 {
+        return Err(bad("more than 1000 points"));
+    }
+    Ok((0..n).map(|i| start + step * i as f64).collect())
+}
+
+/// One comparison per load.
+pub struct Sweep {
+    pub scenario: String,
+    pub loads: Vec<f64>,
+    pub points: Vec<Comparison>,
+}
+
+pub fn sweep(
+    scenario: &Scenario,
+    loads: &[f64],
+    contenders: &[Contender],
+    episodes: usize,
+    seed: u64,
+    progress: &ProgressBar,
+) -> Result<Sweep, EvalError> {
+    let points = loads
+        .iter()
+        .map(|&load| {
+            compare(
+                &Arc::new(scenario.with_load(load)),
+                contenders,
+                episodes,
+                seed,
+                0,
+                progress,
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Sweep {
+        scenario: scenario.name.clone(),
+        loads: loads.to_vec(),
+        points,
+    })
+}
+
+/// The metrics a sweep reports in its table and charts.
+pub const SWEEP_METRICS: [(&str, &str); 4] = [
+    ("mean_latency_s", "mean response latency (s)"),
+    ("p99_latency_s", "p99 response latency (s)"),
+    ("stranded_idle_frac", "stranded idle fraction of capacity"),
+    ("idle_capacity_frac", "idle fraction of capacity"),
+];
+
+impl Sweep {
+    fn series(&self, metric: &str) -> Vec<(String, Vec<(f64, f64)>)> {
+        let Some(first) = self.points.first() else {
+            return vec![];
+        };
+        first
+            .results
+            .iter()
+            .map(|r| {
+                let name = r.contender.name();
+                let pts = self
+                    .loads
+                    .iter()
+                    .zip(&self.points)
+                    .map(|(&l, c)| {
+                        (
+                            l,
+                            c.result(name)
+                                .expect("same contenders at every load")
+                                .get(metric)
+                                .mean,
+                        )
+                    })
+                    .collect();
+                (name.to_string(), pts)
+            })
+            .collect()
+    }
+
+    pub fn charts(&self) -> Vec<(String, LineChart)> {
+        SWEEP_METRICS
+            .iter()
+            .map(|(m, label)| {
+                (
+                    format!("sweep_{m}"),
+                    LineChart {
+                        title: format!("{}: {label} against offered load", self.scenario),
+                        x_label: "offered load".into(),
+                        y_label: label.to_string(),
+                        series: self.series(m),
+                        log_x: false,
+                        markers: true,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// One block per metric: a row per load, a column per router (means).
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        for (m, label) in SWEEP_METRICS {
+            let series = self.series(m);
+            out.push_str(&format!("{label}\n{:>6}", "load"));
+            for (name, _) in &series {
+                out.push_str(&format!(" {name:>12}"));
+            }
+            out.push('\n');
+            for (i, load) in self.loads.iter().enumerate() {
+                out.push_str(&format!("{load:>6.3}"));
+                for (_, pts) in &series {
+                    out.push_str(&format!(" {:>12.4}", pts[i].1));
+                }
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "scenario": self.scenario,
+            "loads": self.loads,
+            "points": self.points.iter().zip(&self.loads).map(|(c, l)| {
+                let mut v = c.to_json();
+                v["load"] = json!(l);
+                v
+            }).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// A router's smallest network meeting the SLO, and what was tried on the way.
+#[derive(Debug, Clone)]
+pub struct CapacityResult {
+    pub router: String,
+    /// Nodes needed, or `None` if even the largest network tried missed the SLO.
+    pub nodes: Option<usize>,
+    /// (nodes, mean p99 latency) of every network evaluated, by size.
+    pub probes: Vec<(usize, f64)>,
+}
+
+/// For each contender, the smallest node count (scaling every node class of the scenario, the
+/// workload fixed) whose mean p99 latency over `episodes` meets `slo_p99_s`: doubling to find a
+/// size that meets it (up to 16x), then bisecting the scale factor.
+pub fn capacity(
+    scenario: &Scenario,
+    contenders: &[Contender],
+    slo_p99_s: f64,
+    episodes: usize,
+    seed: u64,
+    progress: &ProgressBar,
+) -> Result<Vec<CapacityResult>, EvalError> {
+    if slo_p99_s.is_nan() || slo_p99_s <= 0.0 {
+        return Err(EvalError::Invalid(format!(
+            "--slo-p99 {slo_p99_s}: must be a positive number of seconds"
+        )));
+    }
+    contenders
+        .iter()
+        .map(|c| {
+            let mut probes: Vec<(usize, f64)> = Vec::new();
+            let mut p99_at = |f: f64| -> Result<(usize, f64), EvalError> {
+                let sc = Arc::new(scenario.with_node_scale(f));
+                let n = sc.nodes.len();
+                if let Some(&(_, p)) = probes.iter().find(|(m, _)| *m == n) {
+                    return Ok((n, p));
+                }
+                let cmp = compare(&sc, std::slice::from_ref(c), episodes, seed, 0, progress)?;
+                let p = cmp.results[0].get("p99_latency_s").mean;
+                probes.push((n, p));
+                Ok((n, p))
+            };
+            let mut hi = 1.0;
+            let mut met = p99_at(hi)?.1 <= slo_p99_s;
+            while !met && hi < 16.0 {
+                hi *= 2.0;
+                met = p99_at(hi)?.1 <= slo_p99_s;
+            }
+            let nodes = if met {
+                let mut lo = 0.0;
+                for _ in 0..8 {
+                    let mid = (lo + hi) / 2.0;
+                    if p99_at(mid)?.1 <= slo_p99_s {
+                        hi = mid;
+                    } else {
+                        lo = mid;
+                    }
+                }
+                Some(p99_at(hi)?.0)
+            } else {
+                None
+            };
+            probes.sort_by_key(|p| p.0);
+            Ok(CapacityResult {
+                router: c.name().to_string(),
+                nodes,
+                probes,
+            })
+        })
+        .collect()
+}
+
+pub fn capacity_table(results: &[CapacityResult], base_nodes: usize, slo: f64) -> String {
+    let mut out =
+        format!("nodes needed for mean p99 latency <= {slo} s (scenario has {base_nodes})\n");
+    out.push_str(&format!(
+        "{:<12} {:>8} {:>14}\n",
+        "router", "nodes", "vs scenario"
+    ));
+    for r in results {
+        match r.nodes {
+            Some(n) => out.push_str(&format!(
+                "{:<12} {:>8} {:>+13.0}%\n",
+                r.router,
+                n,
+                100.0 * (n as f64 - base_nodes as f64) / base_nodes as f64
+            )),
+            None => out.push_str(&format!(
+                "{:<12} {:>8} {:>14}\n",
+                r.router,
+                format!(">{}", r.probes.last().map_or(0, |p| p.0)),
+                "not met"
+            )),
+        }
+    }
+    out
+}
+
+pub fn capacity_json(
+    scenario: &str,
+    slo: f64,
+    episodes: usize,
+    seed: u64,
+    results: &[CapacityResult],
+) -> Value {
+    json!({
+        "scenario": scenario,
+        "slo_p99_s": slo,
+        "episodes": episodes,
+        "seed": seed,
+        "results": results.iter().map(|r| json!({
+            "router": r.router,
+            "nodes": r.nodes,
+            "probes": r.probes.iter().map(|(n, p)| json!({"nodes": n, "p99_latency_s": finite(*p)})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn capacity_chart(scenario: &str, slo: f64, results: &[CapacityResult]) -> LineChart {
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = results
+        .iter()
+        .map(|r| {
+            (
+                r.router.clone(),
+                r.probes.iter().map(|&(n, p)| (n as f64, p)).collect(),
+            )
+        })
+        .collect();
+    let max_n = results
+        .iter()
+        .flat_map(|r| r.probes.iter().map(|p| p.0))
+        .max()
+        .unwrap_or(1) as f64;
+    series.push((format!("SLO {slo} s"), vec![(0.0, slo), (max_n, slo)]));
+    LineChart {
+        title: format!("{scenario}: p99 latency against network size"),
+        x_label: "inference nodes".into(),
+        y_label: "mean p99 response latency (s)".into(),
+        series,
+        log_x: false,
+        markers: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_inclusively() {
+        let r = parse_range("0.5:0.95:0.05").unwrap();
+        assert_eq!(r.len(), 10);
+        assert!((r[9] - 0.95).abs() < 1e-12);
+        assert_eq!(parse_range("0.8:0.8:0.1").unwrap(), [0.8]);
+        for bad in [
+            "0.5:0.9",
+            "a:b:c",
+            "0.9:0.5:0.1",
+            "0.5:0.9:0",
+            "0:1:0.1",
+            "0.1:1000:0.0001",
+        ] {
+            let e = parse_range(bad).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("--load `{bad}`")), "{e}");
+        }
+    }
+}
