@@ -218,8 +218,9 @@ pub(crate) struct Sim {
     /// Pooled reference mode: `pending` is one central queue served by the first free
     /// compatible slot, and `run` makes no decisions.
     pub pooled: bool,
-    /// Candidate nodes of a pooled dispatch (kept to reuse its allocation).
+    /// Candidate nodes and servable kinds of a pooled dispatch (kept to reuse their allocations).
     candidates: Vec<usize>,
+    servable: Vec<u64>,
     /// Stranded and up capacity per time bin, when recording is on (for plots).
     pub series: Option<Series>,
 }
@@ -420,6 +421,7 @@ impl Sim {
             view,
             pooled: false,
             candidates: Vec::with_capacity(n),
+            servable: Vec::with_capacity(words),
             series: None,
             sc,
         };
@@ -1157,23 +1159,38 @@ impl Sim {
     /// nowhere yet is skipped, not blocking the ones behind it, so no compatible slot idles while
     /// a job waits: stranded idle is zero by construction.
     fn pool_dispatch(&mut self) {
-        let mut free: u32 = self
-            .nodes
-            .iter()
-            .zip(&self.sc.nodes)
-            .filter(|(n, _)| n.up)
-            .map(|(n, spec)| spec.slots - n.busy)
-            .sum();
+        if self.pending.is_empty() {
+            return;
+        }
+        // Kinds some free slot can serve: jobs of other kinds are skipped in O(1), so a long
+        // queue costs little while the free slots are on nodes it cannot use.
+        let mut free: u32 = 0;
+        let mut servable = std::mem::take(&mut self.servable);
+        servable.clear();
+        servable.resize(self.words, 0);
+        for n in 0..self.nodes.len() {
+            let idle = self.sc.nodes[n].slots - self.nodes[n].busy;
+            if self.nodes[n].up && idle > 0 {
+                free += idle;
+                let row = &self.serve[n * self.words..(n + 1) * self.words];
+                servable.iter_mut().zip(row).for_each(|(a, b)| *a |= b);
+            }
+        }
         let mut i = 0;
         while free > 0 && i < self.pending.len() {
-            if self.pool_place(self.pending[i]) {
+            let kind = self.jobs[self.pending[i] as usize].kind as usize;
+            let (word, bit) = (kind / 64, 1u64 << (kind % 64));
+            if servable[word] & bit != 0 && self.pool_place(self.pending[i]) {
                 self.pending.remove(i);
                 self.acc.decisions += 1;
                 free -= 1;
             } else {
+                // The oldest job of a kind did not fit: no younger one of that kind will.
+                servable[word] &= !bit;
                 i += 1;
             }
         }
+        self.servable = servable;
     }
 
     /// Starts job `j` on a free compatible slot if there is one: a node with the model ready
