@@ -136,6 +136,19 @@ pub fn encode(
     global: &mut [f32],
     mask: &mut [bool],
 ) {
+    encode_with_scales(view, view.scales, nodes, job, global, mask);
+}
+
+/// [`encode`] with explicit normalization scales: a learned policy encodes with the scales it
+/// was trained with (stored in its file), whatever the scheduler's view carries.
+pub fn encode_with_scales(
+    view: &ClusterView,
+    scales: crate::view::Scales,
+    nodes: &mut [f32],
+    job: &mut [f32],
+    global: &mut [f32],
+    mask: &mut [bool],
+) {
     let max_nodes = mask.len();
     let n = view.nodes.len();
     assert!(n <= max_nodes, "{n} nodes do not fit in {max_nodes} rows");
@@ -143,8 +156,8 @@ pub fn encode(
     assert_eq!(job.len(), JOB_FEATURES);
     assert_eq!(global.len(), GLOBAL_FEATURES);
 
-    let t = view.scales.time();
-    let (inv_t, inv_speed) = (1.0 / t, 1.0 / view.scales.speed);
+    let t = scales.time();
+    let (inv_t, inv_speed) = (1.0 / t, 1.0 / scales.speed);
     let j = &view.job;
     let (mut legal, mut up, mut slots_up, mut busy_up) = (0usize, 0usize, 0u32, 0u32);
     for (i, (node, row)) in view
@@ -193,7 +206,7 @@ pub fn encode(
     job[0] = ln1p(j.input_tokens as f64) / 10.0;
     job[1] = ln1p(j.output_tokens_est) / 10.0;
     job[2] = j.size_visibility.confidence();
-    job[3] = (j.est_work / view.scales.work) as f32;
+    job[3] = (j.est_work / scales.work) as f32;
     job[4] = flag(j.verification == Verification::Vanilla);
     job[5] = flag(j.verification == Verification::Tee);
     job[6] = flag(j.verification == Verification::Zkml);

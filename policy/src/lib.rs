@@ -8,19 +8,28 @@
 //! - [`Router`]: the trait every router implements, with [`RandomRouter`],
 //!   [`RoundRobinRouter`] and the heuristics of [`heuristics`] (jsq, lwl, sed, power of d, jiq,
 //!   model affinity), built by name with [`router_by_name`];
+//! - [`Policy`]: an exported learned policy, one safetensors file (`policy/FORMAT.md`) loaded
+//!   with [`Policy::load`] into a [`model::Network`] whose allocation-free forward pass needs no
+//!   deep-learning library; [`PolicyRouter`] routes with it;
 //! - [`Rng`]: the seedable generator shared with the simulator, so results are reproducible
 //!   across platforms and releases.
 //!
 //! The simulator (`haca-env`) produces these views; nothing here depends on it.
 
 pub mod features;
+mod file;
 pub mod heuristics;
+pub mod model;
+mod policy_router;
 pub mod rng;
 mod router;
 mod view;
 
 pub use features::{FEATURE_SCHEMA_VERSION, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
+pub use file::{Policy, PolicyError, PolicyInfo, FORMAT_VERSION};
 pub use heuristics::{AffinityRouter, JiqRouter, JsqRouter, LwlRouter, PowerOfDRouter, SedRouter};
+pub use model::{Activation, Architecture};
+pub use policy_router::{PolicyRouter, Selection};
 pub use rng::Rng;
 pub use router::{router_by_name, RandomRouter, RoundRobinRouter, Router, ROUTER_NAMES};
 pub use view::{ClusterView, JobView, NodeView, Scales, SizeVisibility, Verification};

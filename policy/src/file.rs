@@ -1,0 +1,547 @@
+//! The exported policy file: one safetensors file, documented in `policy/FORMAT.md`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use serde_json::json;
+
+use crate::features::{FEATURE_SCHEMA_VERSION, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
+use crate::model::{Activation, Architecture, Network, INPUT_FEATURES};
+use crate::view::Scales;
+
+/// The file format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Why a policy file could not be loaded. Every message names the file and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{}: cannot read the policy: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a readable safetensors file ({detail}); the file is truncated or corrupt: export it again", path.display())]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("{}: not a HACA policy (metadata `format` is {found:?}, expected \"haca-policy\"); export it with `haca-train export`", path.display())]
+    NotAPolicy {
+        path: PathBuf,
+        found: Option<String>,
+    },
+    #[error("{}: format version {found}, but this build reads version {supported}: use a haca-policy release that reads it, or export the policy again", path.display())]
+    FormatVersion {
+        path: PathBuf,
+        found: String,
+        supported: u32,
+    },
+    #[error("{}: trained on feature schema {found}, but this build encodes schema {compiled}: the features would not mean what the network learned; retrain, or use the haca-policy release with schema {found}", path.display())]
+    FeatureSchema {
+        path: PathBuf,
+        found: String,
+        compiled: u32,
+    },
+    #[error("{}: metadata `{key}`: {detail}", path.display())]
+    Metadata {
+        path: PathBuf,
+        key: String,
+        detail: String,
+    },
+    #[error("{}: tensor `{name}` is missing; the file is incomplete: export it again", path.display())]
+    MissingTensor { path: PathBuf, name: String },
+    #[error("{}: tensor `{name}` has shape {found:?}, but the architecture in the metadata needs {expected:?}: the file is inconsistent, export it again", path.display())]
+    Shape {
+        path: PathBuf,
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error("{}: tensor `{name}` has dtype {found}; weights are F32 or I8 with a `{name}.scale`, everything else F32", path.display())]
+    Dtype {
+        path: PathBuf,
+        name: String,
+        found: String,
+    },
+    #[error("{}: tensor `{name}` holds a non-finite value ({value}) at index {index}: training diverged; export an earlier checkpoint", path.display())]
+    NonFinite {
+        path: PathBuf,
+        name: String,
+        index: usize,
+        value: f32,
+    },
+}
+
+/// What a policy file says about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyInfo {
+    pub arch: Architecture,
+    /// Feature normalization scales the policy was trained with.
+    pub scales: Scales,
+    /// The scenario it was trained on.
+    pub scenario: String,
+    pub training_steps: u64,
+    /// Free-form evaluation summary (JSON text), as written by the trainer.
+    pub evaluation: String,
+}
+
+impl Default for PolicyInfo {
+    fn default() -> Self {
+        PolicyInfo {
+            arch: Architecture::default(),
+            scales: Scales::default(),
+            scenario: String::new(),
+            training_steps: 0,
+            evaluation: "{}".into(),
+        }
+    }
+}
+
+/// A loaded policy: its network and its description.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub info: PolicyInfo,
+    pub network: Network,
+    /// The `[out, in]` tensors as loaded (after any int8 dequantization), for writing back.
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+    obs_norm: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+fn f32_bytes(xs: &[f32]) -> Vec<u8> {
+    xs.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+impl Policy {
+    /// Builds a policy from named `[out, in]` tensors (the trainer's export path). Checks shapes
+    /// and finiteness like `load` does; `path` names the origin in errors.
+    pub fn from_tensors(
+        info: PolicyInfo,
+        tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+        obs_norm: Option<(Vec<f32>, Vec<f32>)>,
+    ) -> Result<Policy, PolicyError> {
+        let origin = PathBuf::from("<memory>");
+        let map: HashMap<&str, (&Vec<usize>, &Vec<f32>)> = tensors
+            .iter()
+            .map(|(n, s, d)| (n.as_str(), (s, d)))
+            .collect();
+        for (name, expected) in info.arch.tensor_shapes() {
+            let (shape, data) =
+                map.get(name.as_str())
+                    .ok_or_else(|| PolicyError::MissingTensor {
+                        path: origin.clone(),
+                        name: name.clone(),
+                    })?;
+            if **shape != expected || data.len() != expected.iter().product::<usize>() {
+                return Err(PolicyError::Shape {
+                    path: origin.clone(),
+                    name,
+                    expected,
+                    found: shape.to_vec(),
+                });
+            }
+            check_finite(&origin, &name, data)?;
+        }
+        if let Some((m, s)) = &obs_norm {
+            for (name, v) in [("obs_norm.mean", m), ("obs_norm.std", s)] {
+                if v.len() != INPUT_FEATURES {
+                    return Err(PolicyError::Shape {
+                        path: origin.clone(),
+                        name: name.into(),
+                        expected: vec![INPUT_FEATURES],
+                        found: vec![v.len()],
+                    });
+                }
+            }
+            check_finite(&origin, "obs_norm.mean", m)?;
+            check_finite(&origin, "obs_norm.std", s)?;
+        }
+        let network = Network::from_tensors(info.arch, |n| map[n].1.clone(), obs_norm.clone());
+        Ok(Policy {
+            info,
+            network,
+            tensors,
+            obs_norm,
+        })
+    }
+
+    /// A policy with random weights (uniform, scaled by fan-in): for tests and benchmarks.
+    pub fn random(arch: Architecture, seed: u64) -> Policy {
+        let mut rng = crate::Rng::new(seed);
+        let tensors = arch
+            .tensor_shapes()
+            .into_iter()
+            .map(|(name, shape)| {
+                let fan_in = *shape.last().unwrap_or(&1) as f64;
+                let bound = (3.0 / fan_in).sqrt();
+                let n: usize = shape.iter().product();
+                let data = (0..n)
+                    .map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32)
+                    .collect();
+                (name, shape, data)
+            })
+            .collect();
+        let info = PolicyInfo {
+            arch,
+            ..Default::default()
+        };
+        Policy::from_tensors(info, tensors, None).expect("shapes come from the architecture")
+    }
+
+    /// The `[out, in]` tensors by name.
+    pub fn tensors(&self) -> &[(String, Vec<usize>, Vec<f32>)] {
+        &self.tensors
+    }
+
+    /// The metadata this policy is written with (format, versions, architecture, scales, ...).
+    pub fn metadata(&self) -> HashMap<String, String> {
+        let a = &self.info.arch;
+        HashMap::from([
+            ("format".into(), "haca-policy".into()),
+            ("format_version".into(), FORMAT_VERSION.to_string()),
+            (
+                "feature_schema_version".into(),
+                FEATURE_SCHEMA_VERSION.to_string(),
+            ),
+            (
+                "architecture".into(),
+                json!({
+                    "kind": "node-scorer",
+                    "hidden": a.hidden,
+                    "layers": a.layers,
+                    "value_layers": a.value_layers,
+                    "activation": a.activation.name(),
+                    "node_features": NODE_FEATURES,
+                    "job_features": JOB_FEATURES,
+                    "global_features": GLOBAL_FEATURES,
+                })
+                .to_string(),
+            ),
+            (
+                "scales".into(),
+                json!({"work": self.info.scales.work, "speed": self.info.scales.speed}).to_string(),
+            ),
+            ("scenario".into(), self.info.scenario.clone()),
+            (
+                "training_steps".into(),
+                self.info.training_steps.to_string(),
+            ),
+            ("evaluation".into(), self.info.evaluation.clone()),
+            (
+                "created_by".into(),
+                format!("haca-policy {}", env!("CARGO_PKG_VERSION")),
+            ),
+        ])
+    }
+
+    /// Writes the policy as f32 safetensors.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), PolicyError> {
+        self.write(path.as_ref(), false)
+    }
+
+    /// Writes the policy with int8 weight matrices (one f32 scale per tensor, `name.scale`);
+    /// biases and normalization stay f32. About a quarter of the size.
+    pub fn save_int8(&self, path: impl AsRef<Path>) -> Result<(), PolicyError> {
+        self.write(path.as_ref(), true)
+    }
+
+    fn write(&self, path: &Path, int8: bool) -> Result<(), PolicyError> {
+        let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (name, shape, data) in &self.tensors {
+            if int8 && name.ends_with(".weight") {
+                let max = data.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+                let q: Vec<u8> = data
+                    .iter()
+                    .map(|x| ((x / scale).round().clamp(-127.0, 127.0) as i8) as u8)
+                    .collect();
+                owned.push((name.clone(), Dtype::I8, shape.clone(), q));
+                owned.push((
+                    format!("{name}.scale"),
+                    Dtype::F32,
+                    vec![1],
+                    f32_bytes(&[scale]),
+                ));
+            } else {
+                owned.push((name.clone(), Dtype::F32, shape.clone(), f32_bytes(data)));
+            }
+        }
+        if let Some((mean, std)) = &self.obs_norm {
+            owned.push((
+                "obs_norm.mean".into(),
+                Dtype::F32,
+                vec![INPUT_FEATURES],
+                f32_bytes(mean),
+            ));
+            owned.push((
+                "obs_norm.std".into(),
+                Dtype::F32,
+                vec![INPUT_FEATURES],
+                f32_bytes(std),
+            ));
+        }
+        let views: Vec<(String, TensorView)> = owned
+            .iter()
+            .map(|(n, d, s, b)| {
+                (
+                    n.clone(),
+                    TensorView::new(*d, s.clone(), b).expect("sizes match"),
+                )
+            })
+            .collect();
+        let io = |source| PolicyError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let bytes = safetensors::serialize(views, &Some(self.metadata())).map_err(|e| {
+            PolicyError::Corrupt {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            }
+        })?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        // Write then rename, so a crash never leaves a half-written policy under the real name.
+        let tmp = path.with_extension("safetensors.tmp");
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// Reads and checks a policy file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Policy, PolicyError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| PolicyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Policy::from_bytes(&bytes, path)
+    }
+
+    /// Parses a policy from the bytes of a file; `path` names it in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Policy, PolicyError> {
+        let p = || path.to_path_buf();
+        let corrupt = |e: safetensors::SafeTensorError| PolicyError::Corrupt {
+            path: p(),
+            detail: format!("{e:?}"),
+        };
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(corrupt)?;
+        let st = SafeTensors::deserialize(bytes).map_err(corrupt)?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let get = |k: &str| meta.get(k).cloned();
+        if get("format").as_deref() != Some("haca-policy") {
+            return Err(PolicyError::NotAPolicy {
+                path: p(),
+                found: get("format"),
+            });
+        }
+        let version = get("format_version").unwrap_or_default();
+        if version != FORMAT_VERSION.to_string() {
+            return Err(PolicyError::FormatVersion {
+                path: p(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let schema = get("feature_schema_version").unwrap_or_default();
+        if schema != FEATURE_SCHEMA_VERSION.to_string() {
+            return Err(PolicyError::FeatureSchema {
+                path: p(),
+                found: schema,
+                compiled: FEATURE_SCHEMA_VERSION,
+            });
+        }
+        let bad = |key: &str, detail: String| PolicyError::Metadata {
+            path: p(),
+            key: key.into(),
+            detail,
+        };
+        let arch_json: serde_json::Value =
+            serde_json::from_str(&get("architecture").unwrap_or_default())
+                .map_err(|e| bad("architecture", format!("not JSON: {e}")))?;
+        let field = |k: &str| {
+            arch_json[k]
+                .as_u64()
+                .map(|v| v as usize)
+                .ok_or_else(|| bad("architecture", format!("needs a whole number `{k}`")))
+        };
+        for (k, expected) in [
+            ("node_features", NODE_FEATURES),
+            ("job_features", JOB_FEATURES),
+            ("global_features", GLOBAL_FEATURES),
+        ] {
+            let v = field(k)?;
+            if v != expected {
+                return Err(bad(
+                    "architecture",
+                    format!("`{k}` is {v}, but schema {FEATURE_SCHEMA_VERSION} has {expected}"),
+                ));
+            }
+        }
+        if arch_json["kind"] != "node-scorer" {
+            return Err(bad(
+                "architecture",
+                format!("kind {} is not \"node-scorer\"", arch_json["kind"]),
+            ));
+        }
+        let activation = arch_json["activation"]
+            .as_str()
+            .and_then(Activation::parse)
+            .ok_or_else(|| {
+                bad(
+                    "architecture",
+                    "`activation` must be \"relu\" or \"tanh\"".into(),
+                )
+            })?;
+        let arch = Architecture {
+            hidden: field("hidden")?,
+            layers: field("layers")?,
+            value_layers: field("value_layers")?,
+            activation,
+        };
+        if arch.hidden == 0
+            || arch.layers == 0
+            || arch.value_layers == 0
+            || arch.hidden > 4096
+            || arch.layers > 64
+        {
+            return Err(bad(
+                "architecture",
+                format!("sizes {arch:?} are out of range (hidden 1..=4096, layers 1..=64)"),
+            ));
+        }
+        let scales_json: serde_json::Value =
+            serde_json::from_str(&get("scales").unwrap_or_default())
+                .map_err(|e| bad("scales", format!("not JSON: {e}")))?;
+        let scale = |k: &str| {
+            scales_json[k]
+                .as_f64()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| bad("scales", format!("needs a positive `{k}`")))
+        };
+        let info = PolicyInfo {
+            arch,
+            scales: Scales {
+                work: scale("work")?,
+                speed: scale("speed")?,
+            },
+            scenario: get("scenario").unwrap_or_default(),
+            training_steps: get("training_steps")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+            evaluation: get("evaluation").unwrap_or_else(|| "{}".into()),
+        };
+
+        let read = |name: &str, expected: &[usize]| -> Result<Vec<f32>, PolicyError> {
+            let view = st.tensor(name).map_err(|_| PolicyError::MissingTensor {
+                path: p(),
+                name: name.into(),
+            })?;
+            let int8_weight = view.dtype() == Dtype::I8 && name.ends_with(".weight");
+            if view.dtype() != Dtype::F32 && !int8_weight {
+                return Err(PolicyError::Dtype {
+                    path: p(),
+                    name: name.into(),
+                    found: format!("{:?}", view.dtype()),
+                });
+            }
+            if view.shape() != expected {
+                return Err(PolicyError::Shape {
+                    path: p(),
+                    name: name.into(),
+                    expected: expected.to_vec(),
+                    found: view.shape().to_vec(),
+                });
+            }
+            let data: Vec<f32> = match view.dtype() {
+                Dtype::F32 => view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                Dtype::I8 if name.ends_with(".weight") => {
+                    let scale_name = format!("{name}.scale");
+                    let sv = st
+                        .tensor(&scale_name)
+                        .map_err(|_| PolicyError::MissingTensor {
+                            path: p(),
+                            name: scale_name.clone(),
+                        })?;
+                    if sv.dtype() != Dtype::F32 || sv.shape() != [1] {
+                        return Err(PolicyError::Dtype {
+                            path: p(),
+                            name: scale_name,
+                            found: format!("{:?} {:?}", sv.dtype(), sv.shape()),
+                        });
+                    }
+                    let b = sv.data();
+                    let scale = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    check_finite(path, &scale_name, &[scale])?;
+                    view.data()
+                        .iter()
+                        .map(|&q| q as i8 as f32 * scale)
+                        .collect()
+                }
+                other => {
+                    return Err(PolicyError::Dtype {
+                        path: p(),
+                        name: name.into(),
+                        found: format!("{other:?}"),
+                    })
+                }
+            };
+            check_finite(path, name, &data)?;
+            Ok(data)
+        };
+        let mut tensors = Vec::new();
+        for (name, shape) in arch.tensor_shapes() {
+            let data = read(&name, &shape)?;
+            tensors.push((name, shape, data));
+        }
+        let obs_norm = match (
+            st.tensor("obs_norm.mean").is_ok(),
+            st.tensor("obs_norm.std").is_ok(),
+        ) {
+            (false, false) => None,
+            _ => {
+                let mean = read("obs_norm.mean", &[INPUT_FEATURES])?;
+                let std = read("obs_norm.std", &[INPUT_FEATURES])?;
+                if let Some(i) = std.iter().position(|s| *s <= 0.0) {
+                    return Err(bad(
+                        "obs_norm.std",
+                        format!(
+                            "entry {i} is {}: standard deviations must be positive",
+                            std[i]
+                        ),
+                    ));
+                }
+                Some((mean, std))
+            }
+        };
+        Policy::from_tensors(info, tensors, obs_norm).map_err(|e| match e {
+            // from_tensors reports `<memory>`; here the file is known.
+            PolicyError::Shape {
+                name,
+                expected,
+                found,
+                ..
+            } => PolicyError::Shape {
+                path: p(),
+                name,
+                expected,
+                found,
+            },
+            other => other,
+        })
+    }
+}
+
+fn check_finite(path: &Path, name: &str, data: &[f32]) -> Result<(), PolicyError> {
+    match data.iter().position(|x| !x.is_finite()) {
+        Some(index) => Err(PolicyError::NonFinite {
+            path: path.to_path_buf(),
+            name: name.into(),
+            index,
+            value: data[index],
+        }),
+        None => Ok(()),
+    }
+}
