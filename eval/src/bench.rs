@@ -81,3 +81,89 @@ pub fn bench_env(sc: &Arc<Scenario>, decisions: u64, reps: usize) -> Value {
         "scaling": all / one,
     })
 }
+
+/// A network of `n` nodes in varied states, for timing a policy.
+fn random_view(n: usize, rng: &mut haca_policy::Rng) -> haca_policy::ClusterView {
+    use haca_policy::{ClusterView, JobView, NodeView, Scales};
+    let nodes: Vec<NodeView> = (0..n)
+        .map(|_| NodeView {
+            up: true,
+            speed: 0.4 + rng.uniform(),
+            slots: 1 + rng.below(8) as u32,
+            busy_slots: rng.below(4) as u32,
+            queue_len: rng.below(6) as u32,
+            work_left: rng.uniform() * 30.0,
+            memory_gb: 80.0,
+            tee: rng.uniform() < 0.3,
+            zk: rng.uniform() < 0.1,
+            model_ready: rng.uniform() < 0.5,
+            load_s: 10.0,
+        })
+        .collect();
+    let mask = (0..n).map(|i| i == 0 || rng.uniform() < 0.9).collect();
+    ClusterView {
+        now: 100.0,
+        observed_at: 100.0,
+        nodes,
+        mask,
+        job: JobView {
+            est_work: 3.0,
+            input_tokens: 1000,
+            output_tokens_est: 200.0,
+            ..Default::default()
+        },
+        jobs_in_system: n as u32,
+        scales: Scales::default(),
+    }
+}
+
+/// Times `PolicyRouter::route` (feature encoding, forward pass and argmax) one decision at a time
+/// on networks of each size in `nodes`, on the calling thread: p50 and p99 latency, and heap
+/// allocations per decision as counted by `allocations` (a counter the binary's global
+/// allocator keeps).
+pub fn bench_policy(
+    policy: &std::sync::Arc<haca_policy::Policy>,
+    nodes: &[usize],
+    decisions: usize,
+    allocations: &dyn Fn() -> u64,
+) -> Value {
+    use haca_policy::{PolicyRouter, Selection};
+    let mut rows = Vec::new();
+    for &n in nodes {
+        let mut rng = haca_policy::Rng::new(n as u64);
+        let views: Vec<_> = (0..64).map(|_| random_view(n, &mut rng)).collect();
+        let mut router = PolicyRouter::new(policy.clone(), Selection::Greedy, 0);
+        for v in &views {
+            router.route(v); // warm-up: buffers grow to this size once
+        }
+        let mut times = Vec::with_capacity(decisions);
+        let mut sink = 0usize;
+        let before = allocations();
+        for k in 0..decisions {
+            let v = &views[k % views.len()];
+            let t = Instant::now();
+            sink = sink.wrapping_add(router.route(v));
+            times.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        let allocs = allocations() - before;
+        std::hint::black_box(sink);
+        times.sort_by(f64::total_cmp);
+        let pct = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        rows.push(json!({
+            "nodes": n,
+            "decisions": decisions,
+            "p50_us": pct(0.5),
+            "p99_us": pct(0.99),
+            "mean_us": times.iter().sum::<f64>() / times.len() as f64,
+            "allocations_per_decision": allocs as f64 / decisions as f64,
+        }));
+    }
+    json!({
+        "architecture": {
+            "hidden": policy.info.arch.hidden,
+            "layers": policy.info.arch.layers,
+            "parameters": policy.info.arch.parameter_count(),
+        },
+        "results": rows,
+    })
+}

@@ -10,6 +10,29 @@ use haca_env::Scenario;
 use haca_eval::{plots, Contender};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// Counts heap allocations, so `bench policy` can show that a decision makes none.
+struct CountingAlloc;
+
+static ALLOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
 #[derive(Parser)]
 #[command(
     name = "haca-eval",
@@ -106,6 +129,23 @@ struct CapacityArgs {
 enum BenchCommand {
     /// Routing decisions per second of the simulator (round-robin router).
     Env(BenchEnvArgs),
+    /// Decision latency of an exported policy (p50, p99) and allocations per decision.
+    Policy(BenchPolicyArgs),
+}
+
+#[derive(Args)]
+struct BenchPolicyArgs {
+    /// Exported policy file (.safetensors).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Network sizes, comma-separated.
+    #[arg(long, default_value = "16,128,1024", value_delimiter = ',')]
+    nodes: Vec<usize>,
+    /// Timed decisions per size.
+    #[arg(long, default_value_t = 20_000)]
+    decisions: usize,
+    #[arg(long)]
+    json: PathBuf,
 }
 
 #[derive(Args)]
@@ -267,6 +307,37 @@ fn run(cli: Cli) -> Result<()> {
                     "capacity",
                 )?;
             }
+        }
+        Command::Bench(BenchCommand::Policy(a)) => {
+            if a.decisions == 0 || a.nodes.contains(&0) {
+                return Err(anyhow!(
+                    "--decisions and every --nodes size must be at least 1"
+                ));
+            }
+            let policy = Arc::new(haca_policy::Policy::load(&a.policy)?);
+            let allocs = || ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
+            let v = haca_eval::bench::bench_policy(&policy, &a.nodes, a.decisions, &allocs);
+            println!(
+                "policy {} (hidden {}, layers {}, {} parameters), one thread:",
+                a.policy.display(),
+                policy.info.arch.hidden,
+                policy.info.arch.layers,
+                policy.info.arch.parameter_count()
+            );
+            println!(
+                "{:>7} {:>10} {:>10} {:>18}",
+                "nodes", "p50 us", "p99 us", "allocs/decision"
+            );
+            for r in v["results"].as_array().into_iter().flatten() {
+                println!(
+                    "{:>7} {:>10.2} {:>10.2} {:>18}",
+                    r["nodes"].as_u64().unwrap_or(0),
+                    r["p50_us"].as_f64().unwrap_or(f64::NAN),
+                    r["p99_us"].as_f64().unwrap_or(f64::NAN),
+                    r["allocations_per_decision"].as_f64().unwrap_or(f64::NAN)
+                );
+            }
+            write_json(&a.json, &v)?;
         }
         Command::Bench(BenchCommand::Env(a)) => {
             set_threads(a.threads)?;
