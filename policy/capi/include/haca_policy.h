@@ -1,0 +1,68 @@
+/* haca_policy.h: load an exported HACA routing policy and route jobs with it from C.
+ *
+ * Build the library with `cargo build --release -p haca-policy-capi`; it is
+ * target/release/libhaca_policy_c.{so,dylib,a}. A handle is not thread-safe: use one per thread
+ * (loading is cheap) or serialize calls. See policy/FORMAT.md for the file format and
+ * haca_policy::features for how node state becomes features.
+ */
+#ifndef HACA_POLICY_H
+#define HACA_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct HacaPolicy HacaPolicy;
+
+/* One inference node as the scheduler sees it. */
+typedef struct {
+    double speed;        /* work units per second per slot */
+    double work_left;    /* estimated work units queued and running */
+    double memory_gb;
+    double load_s;       /* seconds to load the job's model here (0 if ready) */
+    uint32_t slots;
+    uint32_t busy_slots;
+    uint32_t queue_len;
+    uint8_t legal;       /* 1 if this node may take the job (up, capable, model fits) */
+    uint8_t up;
+    uint8_t tee;
+    uint8_t zk;
+    uint8_t model_ready; /* the job's model is cached or loading here */
+} HacaNode;
+
+/* The job being routed. */
+typedef struct {
+    double model_gb;
+    double output_tokens_est;
+    double est_work;         /* estimated work units, verification multiplier included */
+    uint32_t model;
+    uint32_t verification;   /* 0 vanilla, 1 TEE, 2 ZKML */
+    uint32_t size_visibility;/* 0 exact, 1 estimate, 2 hidden */
+    uint32_t input_tokens;
+    uint32_t retries;
+} HacaJob;
+
+/* Loads a policy file. Returns NULL on error; haca_policy_last_error() says why. */
+HacaPolicy *haca_policy_load(const char *path);
+
+/* Routes `job` over `num_nodes` nodes. `now` and `observed_at` are seconds (observed_at is the
+ * time of the node state, equal to now when fresh). Returns the chosen node's index, always a
+ * legal one, or -1 on error (no legal node, null pointer): see haca_policy_last_error(). */
+int32_t haca_policy_route(HacaPolicy *policy, const HacaNode *nodes, size_t num_nodes,
+                          const HacaJob *job, double now, double observed_at,
+                          uint32_t jobs_in_system);
+
+/* Frees a handle (NULL is ignored). */
+void haca_policy_free(HacaPolicy *policy);
+
+/* The last error on this thread, or "" if none. Valid until the next call on this thread. */
+const char *haca_policy_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,176 @@
+//! The C ABI of `haca-policy`: load a policy file and route jobs from any language.
+//! The header is `include/haca_policy.h`; its structs mirror [`HacaNode`] and [`HacaJob`].
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::sync::Arc;
+
+use haca_policy::{
+    ClusterView, JobView, NodeView, Policy, PolicyRouter, Router, Selection, SizeVisibility,
+    Verification,
+};
+
+/// Mirrors `HacaNode` in the header.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct HacaNode {
+    pub speed: f64,
+    pub work_left: f64,
+    pub memory_gb: f64,
+    pub load_s: f64,
+    pub slots: u32,
+    pub busy_slots: u32,
+    pub queue_len: u32,
+    pub legal: u8,
+    pub up: u8,
+    pub tee: u8,
+    pub zk: u8,
+    pub model_ready: u8,
+}
+
+/// Mirrors `HacaJob` in the header.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct HacaJob {
+    pub model_gb: f64,
+    pub output_tokens_est: f64,
+    pub est_work: f64,
+    pub model: u32,
+    pub verification: u32,
+    pub size_visibility: u32,
+    pub input_tokens: u32,
+    pub retries: u32,
+}
+
+/// A loaded policy and the buffers it routes with (reused across calls).
+pub struct HacaPolicy {
+    router: PolicyRouter,
+    view: ClusterView,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_error(msg: impl Into<String>) {
+    let msg = CString::new(msg.into().replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = msg);
+}
+
+/// # Safety
+/// `path` must be a valid NUL-terminated string (or NULL, which is an error).
+#[no_mangle]
+pub unsafe extern "C" fn haca_policy_load(path: *const c_char) -> *mut HacaPolicy {
+    if path.is_null() {
+        set_error("haca_policy_load: path is NULL");
+        return std::ptr::null_mut();
+    }
+    // SAFETY: the caller passes a NUL-terminated string.
+    let path = unsafe { CStr::from_ptr(path) }
+        .to_string_lossy()
+        .into_owned();
+    match Policy::load(&path) {
+        Ok(policy) => {
+            set_error("");
+            let scales = policy.info.scales;
+            Box::into_raw(Box::new(HacaPolicy {
+                router: PolicyRouter::new(Arc::new(policy), Selection::Greedy, 0),
+                view: ClusterView {
+                    scales,
+                    ..Default::default()
+                },
+            }))
+        }
+        Err(e) => {
+            set_error(e.to_string());
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// # Safety
+/// `policy` must come from `haca_policy_load`; `nodes` must point to `num_nodes` nodes and
+/// `job` to one job.
+#[no_mangle]
+pub unsafe extern "C" fn haca_policy_route(
+    policy: *mut HacaPolicy,
+    nodes: *const HacaNode,
+    num_nodes: usize,
+    job: *const HacaJob,
+    now: f64,
+    observed_at: f64,
+    jobs_in_system: u32,
+) -> i32 {
+    if policy.is_null() || job.is_null() || (nodes.is_null() && num_nodes > 0) {
+        set_error("haca_policy_route: a NULL pointer was passed");
+        return -1;
+    }
+    // SAFETY: non-null pointers from the caller, valid per the contract above.
+    let (p, job) = unsafe { (&mut *policy, &*job) };
+    let nodes: &[HacaNode] = if num_nodes == 0 {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(nodes, num_nodes) }
+    };
+    if !nodes.iter().any(|n| n.legal != 0) {
+        set_error("haca_policy_route: no node is legal for this job");
+        return -1;
+    }
+    let v = &mut p.view;
+    v.nodes.clear();
+    v.mask.clear();
+    for n in nodes {
+        v.nodes.push(NodeView {
+            up: n.up != 0,
+            speed: n.speed,
+            slots: n.slots,
+            busy_slots: n.busy_slots,
+            queue_len: n.queue_len,
+            work_left: n.work_left,
+            memory_gb: n.memory_gb,
+            tee: n.tee != 0,
+            zk: n.zk != 0,
+            model_ready: n.model_ready != 0,
+            load_s: n.load_s,
+        });
+        v.mask.push(n.legal != 0);
+    }
+    v.now = now;
+    v.observed_at = observed_at;
+    v.jobs_in_system = jobs_in_system;
+    v.job = JobView {
+        model: job.model,
+        model_gb: job.model_gb,
+        verification: match job.verification {
+            1 => Verification::Tee,
+            2 => Verification::Zkml,
+            _ => Verification::Vanilla,
+        },
+        input_tokens: job.input_tokens,
+        output_tokens_est: job.output_tokens_est,
+        size_visibility: match job.size_visibility {
+            0 => SizeVisibility::Exact,
+            1 => SizeVisibility::Estimate,
+            _ => SizeVisibility::Hidden,
+        },
+        est_work: job.est_work,
+        retries: job.retries,
+    };
+    p.router.route(&p.view) as i32
+}
+
+/// # Safety
+/// `policy` must come from `haca_policy_load` and not be used afterwards (NULL is ignored).
+#[no_mangle]
+pub unsafe extern "C" fn haca_policy_free(policy: *mut HacaPolicy) {
+    if !policy.is_null() {
+        // SAFETY: the pointer came from Box::into_raw in haca_policy_load.
+        drop(unsafe { Box::from_raw(policy) });
+    }
+}
+
+/// The last error on this thread ("" if none); valid until the next call on this thread.
+#[no_mangle]
+pub extern "C" fn haca_policy_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}

@@ -1,0 +1,64 @@
+/* Routes jobs through the C ABI: run by tests/c_abi.rs with a policy file as argv[1]. */
+#include <stdio.h>
+#include <string.h>
+#include "haca_policy.h"
+
+static HacaNode node(double speed, uint32_t queue, uint8_t legal) {
+    HacaNode n;
+    memset(&n, 0, sizeof n);
+    n.speed = speed;
+    n.work_left = queue * 2.0;
+    n.memory_gb = 80.0;
+    n.slots = 2;
+    n.busy_slots = queue > 0 ? 2 : 0;
+    n.queue_len = queue;
+    n.legal = legal;
+    n.up = 1;
+    n.model_ready = 1;
+    return n;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: route POLICY\n");
+        return 2;
+    }
+    if (haca_policy_load("/no/such/policy.safetensors") != NULL ||
+        strstr(haca_policy_last_error(), "/no/such/policy.safetensors") == NULL) {
+        fprintf(stderr, "a missing file must fail with its name, got: %s\n", haca_policy_last_error());
+        return 1;
+    }
+    HacaPolicy *p = haca_policy_load(argv[1]);
+    if (p == NULL) {
+        fprintf(stderr, "load failed: %s\n", haca_policy_last_error());
+        return 1;
+    }
+    HacaJob job;
+    memset(&job, 0, sizeof job);
+    job.est_work = 2.0;
+    job.input_tokens = 800;
+    job.output_tokens_est = 150.0;
+    job.size_visibility = 2;
+
+    HacaNode nodes[4] = {node(1.0, 3, 0), node(0.5, 0, 0), node(2.0, 1, 1), node(1.5, 0, 0)};
+    int32_t only = haca_policy_route(p, nodes, 4, &job, 10.0, 10.0, 7);
+    if (only != 2) {
+        fprintf(stderr, "only node 2 is legal, got %d (%s)\n", only, haca_policy_last_error());
+        return 1;
+    }
+    for (int i = 0; i < 4; i++) nodes[i].legal = 1;
+    int32_t any = haca_policy_route(p, nodes, 4, &job, 11.0, 11.0, 7);
+    if (any < 0 || any > 3) {
+        fprintf(stderr, "route returned %d\n", any);
+        return 1;
+    }
+    for (int i = 0; i < 4; i++) nodes[i].legal = 0;
+    if (haca_policy_route(p, nodes, 4, &job, 12.0, 12.0, 7) != -1 ||
+        strstr(haca_policy_last_error(), "no node is legal") == NULL) {
+        fprintf(stderr, "no legal node must be an error\n");
+        return 1;
+    }
+    haca_policy_free(p);
+    printf("c abi: routed to node %d of 4, then to node %d; errors reported\n", only, any);
+    return 0;
+}
