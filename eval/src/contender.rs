@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
+use std::path::{Path, PathBuf};
+
 use haca_env::{router_seed, Env, EpisodeMetrics, Scenario};
 use haca_policy::rng::derive_seed;
-use haca_policy::{router_by_name, ROUTER_NAMES};
+use haca_policy::{router_by_name, Policy, PolicyRouter, Router, Selection, ROUTER_NAMES};
 
 /// Why an evaluation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -19,15 +21,33 @@ pub enum EvalError {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Policy(#[from] haca_policy::PolicyError),
 }
 
 /// One thing to evaluate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Contender {
     /// A router built with `haca_policy::router_by_name`.
     Router(String),
     /// The central-queue reference (`Env::run_pooled`): the zero point of stranded idle.
     Pooled,
+    /// An exported learned policy, routing greedily.
+    Policy {
+        name: String,
+        path: PathBuf,
+        policy: Arc<Policy>,
+    },
+}
+
+impl PartialEq for Contender {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Contender::Policy { path: a, .. }, Contender::Policy { path: b, .. }) => a == b,
+            (Contender::Policy { .. }, _) | (_, Contender::Policy { .. }) => false,
+            _ => self.name() == other.name(),
+        }
+    }
 }
 
 impl Contender {
@@ -35,7 +55,35 @@ impl Contender {
         match self {
             Contender::Router(n) => n,
             Contender::Pooled => "pooled",
+            Contender::Policy { name, .. } => name,
         }
+    }
+
+    /// Loads an exported policy; it is reported as `policy:<file stem>`.
+    pub fn policy(path: &Path) -> Result<Contender, EvalError> {
+        let policy = Arc::new(Policy::load(path)?);
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Contender::Policy {
+            name: format!("policy:{stem}"),
+            path: path.to_path_buf(),
+            policy,
+        })
+    }
+
+    /// The router that plays this contender (`None` for the pooled reference).
+    pub fn router(&self) -> Result<Option<Box<dyn Router>>, EvalError> {
+        Ok(match self {
+            Contender::Router(name) => Some(
+                router_by_name(name, 0).ok_or_else(|| EvalError::UnknownRouter(name.clone()))?,
+            ),
+            Contender::Pooled => None,
+            Contender::Policy { name, policy, .. } => Some(Box::new(
+                PolicyRouter::new(policy.clone(), Selection::Greedy, 0).with_name(name.clone()),
+            )),
+        })
     }
 
     pub fn is_heuristic(&self) -> bool {
@@ -106,11 +154,10 @@ pub fn run_episode(
         env.record_stranded_series(Some(span / 100.0));
     }
     let reset_seed = episode_seed(seed, episode);
-    let metrics = match contender {
-        Contender::Pooled => env.run_pooled(Some(reset_seed)),
-        Contender::Router(name) => {
-            let mut router =
-                router_by_name(name, 0).ok_or_else(|| EvalError::UnknownRouter(name.clone()))?;
+    let metrics = match contender.router()? {
+        None => env.run_pooled(Some(reset_seed)),
+        Some(mut router) => {
+            let name = contender.name().to_string();
             let (_, info) = env.reset(Some(reset_seed));
             router.reset(router_seed(info.episode_seed));
             loop {

@@ -73,6 +73,21 @@ struct Common {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// An exported policy file to evaluate beside the routers (repeatable); reported as
+    /// `policy:<file stem>`.
+    #[arg(long)]
+    policy: Vec<PathBuf>,
+}
+
+impl Common {
+    /// The routers, then the policies.
+    fn contenders(&self) -> Result<Vec<Contender>> {
+        let mut c = Contender::parse_list(&self.routers)?;
+        for p in &self.policy {
+            c.push(Contender::policy(p)?);
+        }
+        Ok(c)
+    }
 }
 
 #[derive(Args)]
@@ -232,7 +247,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compare(a) => {
             set_threads(a.common.threads)?;
             let sc = load(&a.common.scenario)?;
-            let contenders = Contender::parse_list(&a.common.routers)?;
+            let contenders = a.common.contenders()?;
             let bar = progress(
                 contenders.len() * a.episodes,
                 &format!("compare {}", sc.name),
@@ -264,7 +279,7 @@ fn run(cli: Cli) -> Result<()> {
             set_threads(a.common.threads)?;
             let loads = haca_eval::parse_range(&a.load)?;
             let sc = load(&a.common.scenario)?;
-            let contenders = Contender::parse_list(&a.common.routers)?;
+            let contenders = a.common.contenders()?;
             let bar = progress(
                 loads.len() * contenders.len() * a.episodes,
                 &format!("sweep {}", sc.name),
@@ -284,7 +299,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Capacity(a) => {
             set_threads(a.common.threads)?;
             let sc = load(&a.common.scenario)?;
-            let contenders = Contender::parse_list(&a.common.routers)?;
+            let contenders = a.common.contenders()?;
             let bar = ProgressBar::new_spinner();
             bar.set_message(format!("capacity {}", sc.name));
             let res =

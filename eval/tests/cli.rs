@@ -206,3 +206,59 @@ fn sweep_capacity_and_bench_run_on_a_tiny_budget() {
     assert!(doc["single_thread_decisions_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(doc["threads"], 2);
 }
+
+#[test]
+fn compare_takes_exported_policies() {
+    let dir = out_dir("policy");
+    let path = dir.join("rand.safetensors");
+    haca_policy::Policy::random(haca_policy::Architecture::default(), 1)
+        .save(&path)
+        .unwrap();
+    let json = dir.join("p.json");
+    let out = bin()
+        .args([
+            "compare",
+            "--scenario",
+            "env/scenarios/haca-small.toml",
+            "--routers",
+            "sed",
+            "--episodes",
+            "2",
+        ])
+        .arg("--policy")
+        .arg(&path)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let names: Vec<&str> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["router"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sed", "policy:rand"]);
+    assert_eq!(
+        doc["results"][1]["metrics"]["jobs_finished"]["mean"],
+        2000.0
+    );
+
+    std::fs::write(dir.join("broken.safetensors"), b"not a policy").unwrap();
+    fails_with(
+        &[
+            "compare",
+            "--scenario",
+            "env/scenarios/park.toml",
+            "--policy",
+            dir.join("broken.safetensors").to_str().unwrap(),
+        ],
+        "broken.safetensors: not a readable safetensors file",
+    );
+}
