@@ -1,0 +1,175 @@
+//! `haca-train`: train a routing policy with PPO, then export it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use haca_train::run::{evaluate, train, RunDir, INTERRUPTED};
+use haca_train::TrainConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "haca-train",
+    version,
+    about = "Train a HACA routing policy with PPO (burn), export it, and compare it with the heuristics",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Export a run's best policy (or its last weights) as a policy file.
+    Export {
+        /// The run folder.
+        #[arg(long)]
+        run: PathBuf,
+        /// Where to write the .safetensors file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Write int8 weights.
+        #[arg(long)]
+        int8: bool,
+    },
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Scenario TOML file.
+    #[arg(long, default_value = "env/scenarios/haca-small.toml")]
+    scenario: String,
+    /// Environment steps (routing decisions) to train for.
+    #[arg(long)]
+    total_steps: Option<u64>,
+    /// Parallel environments.
+    #[arg(long)]
+    envs: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run folder (default: runs/<scenario>-seed<seed>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, conflicts_with_all = ["out", "scenario"])]
+    resume: Option<PathBuf>,
+    /// cpu (burn's flex backend) or cuda (build with --features cuda).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Decisions per env per rollout.
+    #[arg(long)]
+    steps_per_rollout: Option<usize>,
+    #[arg(long)]
+    learning_rate: Option<f64>,
+    /// Episodes of the final comparison against the heuristics.
+    #[arg(long, default_value_t = 32)]
+    eval_episodes: usize,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Some(Command::Export { run, out, int8 }) = cli.command {
+        let dir = RunDir(run.clone());
+        let src = if dir.best().exists() {
+            dir.best()
+        } else {
+            dir.last()
+        };
+        let policy = haca_policy::Policy::load(&src)
+            .with_context(|| format!("{}: no exported policy in this run folder", run.display()))?;
+        if int8 {
+            policy.save_int8(&out)?;
+        } else {
+            policy.save(&out)?;
+        }
+        println!("exported {} -> {}", src.display(), out.display());
+        return Ok(());
+    }
+    let a = cli.train;
+    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed))
+        .context("cannot install the Ctrl-C handler")?;
+    let (dir, trainer) = if let Some(dir) = a.resume {
+        let t = train(TrainConfig::default(), &dir, true, true).map_err(|e| anyhow!(e))?;
+        (dir, t)
+    } else {
+        let mut cfg = TrainConfig {
+            scenario: a.scenario.clone(),
+            device: a.device.clone(),
+            ..Default::default()
+        };
+        if let Some(v) = a.total_steps {
+            cfg.total_steps = v;
+        }
+        if let Some(v) = a.envs {
+            cfg.envs = v;
+        }
+        if let Some(v) = a.seed {
+            cfg.seed = v;
+        }
+        if let Some(v) = a.steps_per_rollout {
+            cfg.steps_per_rollout = v;
+        }
+        if let Some(v) = a.learning_rate {
+            cfg.learning_rate = v;
+        }
+        cfg.validate().map_err(|e| anyhow!(e))?;
+        let stem = std::path::Path::new(&cfg.scenario)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = a
+            .out
+            .unwrap_or_else(|| PathBuf::from(format!("runs/{stem}-seed{}", cfg.seed)));
+        let started = std::time::Instant::now();
+        let t = train(cfg, &dir, false, true).map_err(|e| anyhow!(e))?;
+        println!(
+            "trained {} steps in {:.1} s ({:.0} steps/s); run folder {}",
+            t.state.global_step,
+            started.elapsed().as_secs_f64(),
+            t.state.global_step as f64 / started.elapsed().as_secs_f64(),
+            dir.display()
+        );
+        (dir, t)
+    };
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        println!(
+            "checkpoint saved in {}; continue with --resume {}",
+            dir.display(),
+            dir.display()
+        );
+        return Ok(());
+    }
+    let best = RunDir(dir.clone()).best();
+    let policy = haca_policy::Policy::load(&best)?;
+    let seed = haca_policy::rng::derive_seed(trainer.cfg.seed, 999);
+    let cmp = evaluate(
+        &Arc::clone(&trainer.scenario),
+        policy,
+        "policy:best",
+        "all",
+        a.eval_episodes,
+        seed,
+    )
+    .map_err(|e| anyhow!(e))?;
+    println!(
+        "\n{} (best policy of the run against every heuristic)\n",
+        trainer.scenario.name
+    );
+    print!("{}", cmp.table());
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! The policy network in burn, the mirror of `haca_policy::model` (same layers, same names), so
+//! that export is a copy and the two forward passes agree (tested).
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::{log_softmax, relu, tanh};
+use burn::tensor::{Device, Tensor, TensorData};
+use haca_policy::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
+use haca_policy::model::INPUT_FEATURES;
+use haca_policy::{Activation, Architecture, Policy, PolicyError, PolicyInfo, Rng};
+
+/// An affine layer. The weight is stored `[in, out]` (burn's `x.matmul(w)` convention) and
+/// transposed to `[out, in]` on export.
+#[derive(Module, Debug)]
+pub struct Dense {
+    pub weight: Param<Tensor<2>>,
+    pub bias: Param<Tensor<1>>,
+}
+
+/// Orthogonal `[rows, cols]` matrix times `gain` (Gram-Schmidt on Gaussian vectors, as
+/// `torch.nn.init.orthogonal_`): the initialization the PPO implementation details call for.
+pub fn orthogonal(rows: usize, cols: usize, gain: f64, rng: &mut Rng) -> Vec<f32> {
+    // Orthonormalize the shorter side, then transpose back if needed.
+    let (n, m) = if rows <= cols {
+        (rows, cols)
+    } else {
+        (cols, rows)
+    };
+    let mut q: Vec<Vec<f64>> = Vec::with_capacity(n);
+    while q.len() < n {
+        let mut v: Vec<f64> = (0..m).map(|_| rng.normal()).collect();
+        for u in &q {
+            let d: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(u).for_each(|(a, b)| *a -= d * b);
+        }
+        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        if norm > 1e-6 {
+            v.iter_mut().for_each(|a| *a /= norm);
+            q.push(v);
+        }
+    }
+    let mut out = vec![0.0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            let v = if rows <= cols { q[r][c] } else { q[c][r] };
+            out[r * cols + c] = (v * gain) as f32;
+        }
+    }
+    out
+}
+
+impl Dense {
+    /// A layer with orthogonal weights (`[out, in]` semantics, gain `gain`) and zero bias.
+    pub fn init(inputs: usize, outputs: usize, gain: f64, rng: &mut Rng, device: &Device) -> Dense {
+        let w_out_in = orthogonal(outputs, inputs, gain, rng);
+        Dense::from_out_in(&w_out_in, &vec![0.0; outputs], outputs, inputs, device)
+    }
+
+    /// From a row-major `[out, in]` weight and a bias.
+    pub fn from_out_in(
+        w: &[f32],
+        b: &[f32],
+        outputs: usize,
+        inputs: usize,
+        device: &Device,
+    ) -> Dense {
+        let mut t = vec![0.0f32; inputs * outputs];
+        for o in 0..outputs {
+            for i in 0..inputs {
+                t[i * outputs + o] = w[o * inputs + i];
+            }
+        }
+        Dense {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(t, [inputs, outputs]),
+                device,
+            )),
+            bias: Param::from_tensor(Tensor::from_data(
+                TensorData::new(b.to_vec(), [outputs]),
+                device,
+            )),
+        }
+    }
+
+    /// `x · W + b` for `x` of shape `[rows, in]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        x.matmul(self.weight.val()) + self.bias.val().unsqueeze()
+    }
+
+    /// `([out, in] row-major weight, bias)`, for export.
+    pub fn to_out_in(&self) -> (Vec<f32>, Vec<f32>) {
+        let w = self.weight.val();
+        let [inputs, outputs] = w.dims();
+        let t: Vec<f32> = w.into_data().try_to_vec().expect("f32 weights");
+        let mut out = vec![0.0f32; inputs * outputs];
+        for i in 0..inputs {
+            for o in 0..outputs {
+                out[o * inputs + i] = t[i * outputs + o];
+            }
+        }
+        (
+            out,
+            self.bias.val().into_data().try_to_vec().expect("f32 bias"),
+        )
+    }
+}
+
+/// The node-scoring actor-critic. See `haca_policy::model` for the maths.
+#[derive(Module, Debug)]
+pub struct Net {
+    pub embed: Dense,
+    pub score: Vec<Dense>,
+    pub score_out: Dense,
+    pub value: Vec<Dense>,
+    pub value_out: Dense,
+    /// 0 ReLU, 1 tanh (a plain number so the module derive needs nothing special).
+    pub activation: usize,
+}
+
+/// A batch of observations as the VecEnv lays them out.
+pub struct Batch {
+    /// `[B, N, NODE_FEATURES]`
+    pub nodes: Tensor<3>,
+    /// `[B, JOB_FEATURES]`
+    pub job: Tensor<2>,
+    /// `[B, GLOBAL_FEATURES]`
+    pub global: Tensor<2>,
+    /// `[B, N]`, 1 legal, 0 not.
+    pub mask: Tensor<2>,
+}
+
+impl Batch {
+    /// From flat row-major buffers of `b` observations with `n` node rows each.
+    pub fn from_slices(
+        nodes: &[f32],
+        job: &[f32],
+        global: &[f32],
+        mask: &[f32],
+        b: usize,
+        n: usize,
+        device: &Device,
+    ) -> Batch {
+        Batch {
+            nodes: Tensor::from_data(
+                TensorData::new(nodes.to_vec(), [b, n, NODE_FEATURES]),
+                device,
+            ),
+            job: Tensor::from_data(TensorData::new(job.to_vec(), [b, JOB_FEATURES]), device),
+            global: Tensor::from_data(
+                TensorData::new(global.to_vec(), [b, GLOBAL_FEATURES]),
+                device,
+            ),
+            mask: Tensor::from_data(TensorData::new(mask.to_vec(), [b, n]), device),
+        }
+    }
+}
+
+/// Masked logits stand at this value: far below any real logit, and finite (no NaN in softmax).
+pub const MASKED_LOGIT: f32 = -1e9;
+
+impl Net {
+    pub fn new(arch: Architecture, seed: u64, device: &Device) -> Net {
+        let mut rng = Rng::new(seed);
+        let h = arch.hidden;
+        let hidden_gain = 2f64.sqrt();
+        Net {
+            embed: Dense::init(INPUT_FEATURES, h, hidden_gain, &mut rng, device),
+            score: (0..arch.layers)
+                .map(|l| {
+                    Dense::init(
+                        if l == 0 { 3 * h } else { h },
+                        h,
+                        hidden_gain,
+                        &mut rng,
+                        device,
+                    )
+                })
+                .collect(),
+            // Small policy-head gain: near-uniform initial policy (CleanRL's 0.01).
+            score_out: Dense::init(h, 1, 0.01, &mut rng, device),
+            value: (0..arch.value_layers)
+                .map(|l| {
+                    Dense::init(
+                        if l == 0 { 2 * h } else { h },
+                        h,
+                        hidden_gain,
+                        &mut rng,
+                        device,
+                    )
+                })
+                .collect(),
+            value_out: Dense::init(h, 1, 1.0, &mut rng, device),
+            activation: match arch.activation {
+                Activation::Relu => 0,
+                Activation::Tanh => 1,
+            },
+        }
+    }
+
+    pub fn arch(&self) -> Architecture {
+        Architecture {
+            hidden: self.embed.bias.val().dims()[0],
+            layers: self.score.len(),
+            value_layers: self.value.len(),
+            activation: if self.activation == 1 {
+                Activation::Tanh
+            } else {
+                Activation::Relu
+            },
+        }
+    }
+
+    fn act<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        if self.activation == 1 {
+            tanh(x)
+        } else {
+            relu(x)
+        }
+    }
+
+    /// Masked logits `[B, N]` (masked nodes at [`MASKED_LOGIT`]) and values `[B]`.
+    pub fn forward(&self, batch: &Batch) -> (Tensor<2>, Tensor<1>) {
+        let [b, n, _] = batch.nodes.dims();
+        let h = self.embed.bias.val().dims()[0];
+        // z_n = [node_n, job, global]                                     // [B, N, 25]
+        let shared = Tensor::cat(vec![batch.job.clone(), batch.global.clone()], 1); // [B, 13]
+        let z = Tensor::cat(
+            vec![
+                batch.nodes.clone(),
+                shared.unsqueeze_dim::<3>(1).repeat_dim(1, n),
+            ],
+            2,
+        );
+        let hn = self
+            .act(self.embed.forward(z.reshape([b * n, INPUT_FEATURES])))
+            .reshape([b, n, h]); // [B, N, H]
+        let m = batch.mask.clone().unsqueeze_dim::<3>(2); // [B, N, 1]
+        let count = m.clone().sum_dim(1).clamp_min(1.0); // [B, 1, 1]
+        let mean = (hn.clone() * m.clone()).sum_dim(1) / count; // [B, 1, H]
+        let max = (hn.clone() + (m - 1.0) * 1e9).max_dim(1); // [B, 1, H]
+        let context = Tensor::cat(vec![mean, max], 2); // [B, 1, 2H]
+        let u = Tensor::cat(vec![hn, context.clone().repeat_dim(1, n)], 2).reshape([b * n, 3 * h]); // [B*N, 3H]
+        let mut u = self.act(self.score[0].forward(u));
+        for layer in &self.score[1..] {
+            u = self.act(layer.forward(u));
+        }
+        let logits = self.score_out.forward(u).reshape([b, n]); // [B, N]
+        let mask = batch.mask.clone();
+        let logits = logits * mask.clone() + (mask - 1.0) * (-MASKED_LOGIT); // [B, N]
+        let mut v = self.act(self.value[0].forward(context.reshape([b, 2 * h]))); // [B, H]
+        for layer in &self.value[1..] {
+            v = self.act(layer.forward(v));
+        }
+        let value = self.value_out.forward(v).reshape([b]); // [B]
+        (logits, value)
+    }
+
+    /// The network as an exported policy (weights transposed to `[out, in]`).
+    pub fn to_policy(&self, info: PolicyInfo) -> Result<Policy, PolicyError> {
+        let mut tensors = Vec::new();
+        let mut push = |name: &str, d: &Dense| {
+            let (w, b) = d.to_out_in();
+            let [inputs, outputs] = d.weight.val().dims();
+            tensors.push((format!("{name}.weight"), vec![outputs, inputs], w));
+            tensors.push((format!("{name}.bias"), vec![outputs], b));
+        };
+        push("embed", &self.embed);
+        for (l, d) in self.score.iter().enumerate() {
+            push(&format!("score.{l}"), d);
+        }
+        push("score.out", &self.score_out);
+        for (l, d) in self.value.iter().enumerate() {
+            push(&format!("value.{l}"), d);
+        }
+        push("value.out", &self.value_out);
+        Policy::from_tensors(
+            PolicyInfo {
+                arch: self.arch(),
+                ..info
+            },
+            tensors,
+            None,
+        )
+    }
+}
+
+/// Log-probabilities `[B, N]` of the masked logits.
+pub fn log_probs(logits: Tensor<2>) -> Tensor<2> {
+    log_softmax(logits, 1)
+}
