@@ -390,7 +390,6 @@ impl Trainer {
                 )
             })
             .collect();
-        let rollout_secs = started.elapsed().as_secs_f64();
 
         // ---- Advantages (GAE; `dones[t]` ends the episode after step t) ------------------------
         let mut adv = vec![0f32; batch];
@@ -538,7 +537,6 @@ impl Trainer {
             self.state.returns.iter_mut().for_each(|r| *r = 0.0);
         }
         stats.steps_per_s = batch as f64 / started.elapsed().as_secs_f64();
-        let _ = rollout_secs;
         Ok(stats)
     }
 
