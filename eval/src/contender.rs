@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use std::path::{Path, PathBuf};
 
-use haca_env::{router_seed, Env, EpisodeMetrics, Scenario};
+use haca_env::{Env, EpisodeMetrics, Scenario};
 use haca_policy::rng::derive_seed;
 use haca_policy::{router_by_name, Policy, PolicyRouter, Router, Selection, ROUTER_NAMES};
 
@@ -13,9 +13,8 @@ use haca_policy::{router_by_name, Policy, PolicyRouter, Router, Selection, ROUTE
 pub enum EvalError {
     #[error("unknown router `{0}`: expected one of {names}, pooled, or all", names = ROUTER_NAMES.join(", "))]
     UnknownRouter(String),
-    #[error("router `{router}` broke the rules in episode {episode}: {source}")]
+    #[error("episode {episode}: {source}")]
     Rollout {
-        router: String,
         episode: usize,
         source: haca_env::RolloutError,
     },
@@ -156,30 +155,8 @@ pub fn run_episode(
     let reset_seed = episode_seed(seed, episode);
     let metrics = match contender.router()? {
         None => env.run_pooled(Some(reset_seed)),
-        Some(mut router) => {
-            let name = contender.name().to_string();
-            let (_, info) = env.reset(Some(reset_seed));
-            router.reset(router_seed(info.episode_seed));
-            loop {
-                let action = router.route(env.obs());
-                let decision = env.info().decisions;
-                let step = env.step(action).map_err(|source| EvalError::Rollout {
-                    router: name.clone(),
-                    episode,
-                    source: haca_env::RolloutError {
-                        router: name.clone(),
-                        decision,
-                        source,
-                    },
-                })?;
-                if step.done() {
-                    break step
-                        .info
-                        .metrics
-                        .expect("the last step carries the metrics");
-                }
-            }
-        }
+        Some(mut router) => haca_env::run_episode(&mut env, &mut router, Some(reset_seed))
+            .map_err(|source| EvalError::Rollout { episode, source })?,
     };
     Ok(EpisodeRecord {
         metrics,
