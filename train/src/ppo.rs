@@ -255,23 +255,27 @@ impl Trainer {
         Ok(())
     }
 
+    /// Runs the runtime forward pass on env `e`'s current observation into `actor.logits`;
+    /// returns the value.
+    fn score(policy: &Policy, venv: &VecEnv, e: usize, actor: &mut Actor) -> f32 {
+        let n = venv.max_nodes();
+        actor.logits.resize(n, 0.0);
+        policy.network.forward(
+            &venv.node_obs[e * n * NODE_FEATURES..(e + 1) * n * NODE_FEATURES],
+            &venv.job_obs[e * JOB_FEATURES..(e + 1) * JOB_FEATURES],
+            &venv.global_obs[e * GLOBAL_FEATURES..(e + 1) * GLOBAL_FEATURES],
+            &venv.mask[e * n..(e + 1) * n],
+            &mut actor.scratch,
+            &mut actor.logits,
+        )
+    }
+
     /// Acts in env `e`'s current observation: (action, log-prob, value).
     fn act(policy: &Policy, venv: &VecEnv, e: usize, actor: &mut Actor) -> (usize, f32, f32) {
         let n = venv.max_nodes();
-        let nodes = &venv.node_obs[e * n * NODE_FEATURES..(e + 1) * n * NODE_FEATURES];
-        let job = &venv.job_obs[e * JOB_FEATURES..(e + 1) * JOB_FEATURES];
-        let global = &venv.global_obs[e * GLOBAL_FEATURES..(e + 1) * GLOBAL_FEATURES];
         let mask = &venv.mask[e * n..(e + 1) * n];
-        actor.logits.resize(n, 0.0);
+        let value = Trainer::score(policy, venv, e, actor);
         actor.probs.resize(n, 0.0);
-        let value = policy.network.forward(
-            nodes,
-            job,
-            global,
-            mask,
-            &mut actor.scratch,
-            &mut actor.logits,
-        );
         softmax(&actor.logits, &mut actor.probs);
         let u = actor.rng.uniform() as f32;
         let mut acc = 0.0;
@@ -318,6 +322,7 @@ impl Trainer {
         b.rewards.resize(batch, 0.0);
         b.dones.resize(batch, 0.0);
         let mut acted = vec![(0usize, 0f32, 0f32); envs];
+        let mut actions = vec![0usize; envs];
         for t in 0..t_steps {
             let row = t * envs;
             let venv = &self.venv;
@@ -335,8 +340,8 @@ impl Trainer {
                 .zip(acted.par_iter_mut())
                 .enumerate()
                 .for_each(|(e, (actor, out))| *out = Trainer::act(policy, venv, e, actor));
-            let actions: Vec<usize> = acted.iter().map(|a| a.0).collect();
             for (e, &(a, lp, v)) in acted.iter().enumerate() {
+                actions[e] = a;
                 b.actions[row + e] = a as i64;
                 b.logprobs[row + e] = lp;
                 b.values[row + e] = v;
@@ -355,8 +360,7 @@ impl Trainer {
                 }
             }
             if cfg.reward_scaling {
-                let returns = self.state.returns.clone();
-                self.state.return_stat.update(&returns);
+                self.state.return_stat.update(&self.state.returns);
             }
             for e in 0..envs {
                 if b.dones[row + e] == 1.0 {
@@ -377,18 +381,7 @@ impl Trainer {
             .actors
             .iter_mut()
             .enumerate()
-            .map(|(e, actor)| {
-                let nn = venv.max_nodes();
-                actor.logits.resize(nn, 0.0);
-                policy.network.forward(
-                    &venv.node_obs[e * nn * NODE_FEATURES..(e + 1) * nn * NODE_FEATURES],
-                    &venv.job_obs[e * JOB_FEATURES..(e + 1) * JOB_FEATURES],
-                    &venv.global_obs[e * GLOBAL_FEATURES..(e + 1) * GLOBAL_FEATURES],
-                    &venv.mask[e * nn..(e + 1) * nn],
-                    &mut actor.scratch,
-                    &mut actor.logits,
-                )
-            })
+            .map(|(e, actor)| Trainer::score(policy, venv, e, actor))
             .collect();
 
         // ---- Advantages (GAE; `dones[t]` ends the episode after step t) ------------------------
