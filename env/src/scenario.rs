@@ -604,7 +604,7 @@ impl Scenario {
                 format!("the mean job work is {mean_work}: token distributions need a finite positive mean (a pareto needs shape > 1) and models a positive prefill_cost or decode_cost"),
             ));
         }
-        let capacity: f64 = nodes.iter().map(|n| n.capacity() * n.availability()).sum();
+        let capacity = available_capacity(&nodes);
         let total_slots: u32 = nodes.iter().map(|n| n.slots).sum();
         let scales = Scales {
             work: mean_work,
@@ -673,12 +673,7 @@ impl Scenario {
 
     /// Arriving work per second over total (availability-weighted) capacity.
     pub fn offered_load(&self) -> f64 {
-        let capacity: f64 = self
-            .nodes
-            .iter()
-            .map(|n| n.capacity() * n.availability())
-            .sum();
-        self.arrivals.rate_per_s * self.scales.work / capacity
+        self.arrivals.rate_per_s * self.scales.work / available_capacity(&self.nodes)
     }
 
     /// The same scenario with its arrival rate scaled so the offered load is `load` (bursts,
@@ -723,6 +718,11 @@ impl Scenario {
     pub fn load_time(&self, model: usize) -> f64 {
         self.load_fixed_s + self.models[model].memory_gb / self.load_gbps
     }
+}
+
+/// Work units per second the nodes offer in the long run (churning nodes by availability).
+fn available_capacity(nodes: &[Node]) -> f64 {
+    nodes.iter().map(|n| n.capacity() * n.availability()).sum()
 }
 
 fn resolve_arrivals(
