@@ -312,6 +312,21 @@ impl Network {
         self.forward_impl(nodes, job, global, mask, scratch, logits)
     }
 
+    /// The forward pass without the AVX2 dispatch (the x86-64 baseline path), for checking that
+    /// both paths give bit-identical results.
+    #[doc(hidden)]
+    pub fn forward_portable(
+        &self,
+        nodes: &[f32],
+        job: &[f32],
+        global: &[f32],
+        mask: &[bool],
+        scratch: &mut Scratch,
+        logits: &mut [f32],
+    ) -> f32 {
+        self.forward_impl(nodes, job, global, mask, scratch, logits)
+    }
+
     #[inline(always)]
     fn forward_impl(
         &self,

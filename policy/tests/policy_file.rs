@@ -154,6 +154,29 @@ fn permuting_nodes_permutes_the_scores() {
 }
 
 #[test]
+fn dispatched_and_portable_forward_passes_are_bit_identical() {
+    let p = Policy::random(Architecture::default(), 8);
+    let mut rng = Rng::new(4);
+    let (mut s1, mut s2) = (Scratch::default(), Scratch::default());
+    for _ in 0..100 {
+        let n = 1 + rng.below(40) as usize;
+        let (nodes, job, global, mask) = random_features(&mut rng, n);
+        let (mut a, mut b) = (vec![0.0f32; n], vec![0.0f32; n]);
+        let va = p
+            .network
+            .forward(&nodes, &job, &global, &mask, &mut s1, &mut a);
+        let vb = p
+            .network
+            .forward_portable(&nodes, &job, &global, &mask, &mut s2, &mut b);
+        assert_eq!(va.to_bits(), vb.to_bits());
+        assert_eq!(
+            a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
 fn save_load_round_trip_and_int8_agrees_on_the_argmax() {
     let mut p = Policy::random(
         Architecture {
