@@ -57,11 +57,10 @@ fn run(args: Args) -> Result<(), String> {
     };
     let sc = env.scenario().clone();
     println!(
-        "scenario {} ({} nodes, {} models, offered load {:.3}), router {}, {} episodes, seed {}",
+        "scenario {} ({}, {} models), router {}, {} episodes, seed {}",
         sc.name,
-        sc.nodes.len(),
+        sc.summary(),
         sc.models.len(),
-        sc.offered_load(),
         args.router,
         args.episodes,
         args.seed

@@ -75,11 +75,7 @@ pub fn check_env(
         message,
     };
     let (mut a, mut b) = (Env::new(scenario.clone()), Env::new(scenario.clone()));
-    let n = scenario.nodes.len();
     let mn = a.max_nodes();
-    if mn < n {
-        return Err(fail(format!("max_nodes {mn} < {n} nodes")));
-    }
     let (mut ba, mut bb) = (Buffers::new(mn), Buffers::new(mn));
     if !matches!(b.step(0), Err(EnvError::NotReset)) {
         return Err(fail("step before reset was not rejected".into()));
@@ -104,6 +100,14 @@ pub fn check_env(
                     .into(),
             )),
             Some(_) => {}
+        }
+        // A randomized scenario draws a network per episode.
+        let n = a.episode_scenario().nodes.len();
+        if mn < n || ia.nodes != n {
+            return Err(fail(format!(
+                "episode {ep}: {n} nodes but max_nodes {mn} and info.nodes {}",
+                ia.nodes
+            )));
         }
         if va.nodes.len() != n || va.mask.len() != n {
             return Err(fail(format!(

@@ -28,6 +28,25 @@ pub struct RawScenario {
     #[serde(default)]
     pub workload: RawWorkload,
     pub arrivals: Option<RawArrivals>,
+    /// Domain randomization: absent, every episode runs on the network as written.
+    pub randomize: Option<RawRandomize>,
+}
+
+/// Draws a different network and load for every episode (from the episode's seed, so
+/// `Env::replay` and every router on the same seed see the same draw). Ranges are `[min, max]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRandomize {
+    /// Every node class's count is multiplied by one factor drawn log-uniformly from this range
+    /// (the network's size). Default `[1, 1]`.
+    pub node_scale: Option<[f64; 2]>,
+    /// Then each class's count is multiplied by a factor of its own, drawn log-uniformly from
+    /// this range (the network's mix). Default `[1, 1]`. Counts are rounded; every class keeps
+    /// at least one node, so every model and verification mode stays servable.
+    pub class_scale: Option<[f64; 2]>,
+    /// Offered load of the drawn network, uniform in this range. Absent: the arrival rate stays
+    /// as written, so a larger draw is less loaded.
+    pub load: Option<[f64; 2]>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -36,6 +36,10 @@ pub struct Info {
     pub episode_seed: u64,
     /// Episode index since the env was created.
     pub episode: u64,
+    /// Nodes of this episode's network (it varies with `[randomize]`).
+    pub nodes: usize,
+    /// Offered load of this episode's network.
+    pub offered_load: f64,
     /// Set on the step that ends an episode.
     pub metrics: Option<EpisodeMetrics>,
 }
@@ -89,7 +93,14 @@ impl Env {
         Ok(Env::new(Arc::new(Scenario::load(path)?)))
     }
 
+    /// The scenario as loaded (with its `[randomize]` ranges, if any).
     pub fn scenario(&self) -> &Arc<Scenario> {
+        &self.sim.base
+    }
+
+    /// The network of the current episode: a randomized scenario's draw (the scenario itself
+    /// when it is not randomized, or before the first reset).
+    pub fn episode_scenario(&self) -> &Arc<Scenario> {
         &self.sim.sc
     }
 
@@ -128,6 +139,8 @@ impl Env {
             decisions: 0,
             episode_seed: self.sim.episode_seed,
             episode: self.info.episode,
+            nodes: self.sim.sc.nodes.len(),
+            offered_load: self.sim.sc.offered_load(),
             metrics: None,
         };
         (&self.sim.view, &self.info)
@@ -157,6 +170,8 @@ impl Env {
             decisions: self.sim.decisions(),
             episode_seed: self.sim.episode_seed,
             episode: self.info.episode,
+            nodes: self.sim.sc.nodes.len(),
+            offered_load: self.sim.sc.offered_load(),
             metrics: Some(metrics),
         };
         metrics

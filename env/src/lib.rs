@@ -28,8 +28,8 @@ pub use env::{Env, EnvError, Info, Step};
 pub use metrics::{gini, percentile, percentile_sorted, EpisodeMetrics};
 pub use rollout::{router_seed, run_episode, RolloutError};
 pub use scenario::{
-    ArrivalProcess, Arrivals, InitialCache, Model, Node, RewardWeights, Scenario, ScenarioError,
-    VerificationLayer, Workload,
+    ArrivalProcess, Arrivals, InitialCache, Model, Node, Randomize, RewardWeights, Scenario,
+    ScenarioError, VerificationLayer, Workload,
 };
 pub use sim::JobCounts;
 pub use trace::{Trace, TraceError};

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use haca_policy::{Scales, SizeVisibility, Verification};
 
-use crate::config::{RawArrivals, RawDist, RawScenario};
+use haca_policy::rng::Rng;
+
+use crate::config::{RawArrivals, RawDist, RawRandomize, RawScenario};
 use crate::dist::Dist;
 use crate::trace::Trace;
 
@@ -141,6 +143,43 @@ pub struct RewardWeights {
     pub norm_s: f64,
 }
 
+/// Per-episode domain randomization (the scenario's `[randomize]` section), ranges `(min, max)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Randomize {
+    /// Log-uniform factor on every class's node count.
+    pub node_scale: (f64, f64),
+    /// Log-uniform factor on each class's count, drawn per class.
+    pub class_scale: (f64, f64),
+    /// Uniform offered load of the drawn network; `None` keeps the written arrival rate.
+    pub load: Option<(f64, f64)>,
+}
+
+impl Randomize {
+    /// Node count of a class of `count` nodes under factor `f`, at least one.
+    fn scaled_count(count: usize, f: f64) -> usize {
+        ((count as f64 * f).round() as usize).max(1)
+    }
+
+    /// Nodes of the largest network drawn around class counts `counts`.
+    fn largest(&self, counts: &[usize]) -> usize {
+        let f = self.node_scale.1 * self.class_scale.1;
+        counts.iter().map(|&c| Self::scaled_count(c, f)).sum()
+    }
+
+    /// Nodes of the smallest network drawn around class counts `counts`.
+    fn smallest(&self, counts: &[usize]) -> usize {
+        let f = self.node_scale.0 * self.class_scale.0;
+        counts.iter().map(|&c| Self::scaled_count(c, f)).sum()
+    }
+}
+
+fn log_uniform(rng: &mut Rng, (lo, hi): (f64, f64)) -> f64 {
+    if lo == hi {
+        return lo;
+    }
+    (lo.ln() + rng.uniform() * (hi.ln() - lo.ln())).exp()
+}
+
 /// A validated scenario. Build it with [`Scenario::load`] or [`Scenario::from_toml_str`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
@@ -166,6 +205,9 @@ pub struct Scenario {
     pub workload: Workload,
     pub arrivals: Arrivals,
     pub scales: Scales,
+    /// Draw a network and load per episode ([`Scenario::episode_variant`]); `None`: every
+    /// episode runs on `nodes` as they are.
+    pub randomize: Option<Randomize>,
 }
 
 struct Ctx<'a> {
@@ -386,13 +428,27 @@ impl Scenario {
         if jobs == Some(0) {
             return Err(cx.err("episode.jobs", "is 0: an episode needs at least one job"));
         }
-        let max_nodes = raw.episode.max_nodes.unwrap_or(nodes.len());
-        if max_nodes < nodes.len() {
+        let randomize = raw
+            .randomize
+            .as_ref()
+            .map(|r| resolve_randomize(&cx, r))
+            .transpose()?;
+        let class_counts: Vec<usize> = raw.node_classes.iter().map(|c| c.count as usize).collect();
+        let largest = match &randomize {
+            Some(r) => r.largest(&class_counts),
+            None => nodes.len(),
+        };
+        let max_nodes = raw.episode.max_nodes.unwrap_or(largest);
+        if max_nodes < largest {
+            let what = if randomize.is_some() {
+                "the largest network [randomize] can draw"
+            } else {
+                "the scenario's"
+            };
             return Err(cx.err(
                 "episode.max_nodes",
                 format!(
-                    "is {max_nodes}, fewer than the scenario's {} nodes",
-                    nodes.len()
+                    "is {max_nodes}, fewer than {what} {largest} nodes: raise it or leave it out"
                 ),
             ));
         }
@@ -668,6 +724,7 @@ impl Scenario {
             },
             arrivals,
             scales,
+            randomize,
         })
     }
 
@@ -678,10 +735,14 @@ impl Scenario {
 
     /// The same scenario with its arrival rate scaled so the offered load is `load` (bursts,
     /// the diurnal cycle and trace timing keep their shape). Feature scales are unchanged, so a
-    /// policy sees the same normalization as on the original.
+    /// policy sees the same normalization as on the original. A randomized scenario then draws
+    /// networks at exactly this load.
     pub fn with_load(&self, load: f64) -> Scenario {
         let factor = load / self.offered_load();
         let mut sc = self.clone();
+        if let Some(r) = &mut sc.randomize {
+            r.load = Some((load, load));
+        }
         sc.arrivals.rate_per_s *= factor;
         match &mut sc.arrivals.process {
             ArrivalProcess::Mmpp {
@@ -700,24 +761,122 @@ impl Scenario {
 
     /// The same workload (absolute arrival rate) on `factor` times as many nodes: each node
     /// class's count is scaled and rounded, keeping at least one node per class. Feature scales
-    /// are unchanged; `max_nodes` grows if needed.
+    /// are unchanged; `max_nodes` grows if needed. A randomized scenario draws around the scaled
+    /// counts.
     pub fn with_node_scale(&self, factor: f64) -> Scenario {
+        let counts: Vec<usize> = self
+            .class_counts()
+            .iter()
+            .map(|&c| Randomize::scaled_count(c, factor))
+            .collect();
+        let mut sc = self.with_class_counts(&counts);
+        if let Some(r) = &self.randomize {
+            sc.max_nodes = sc.max_nodes.max(r.largest(&counts));
+        }
+        sc
+    }
+
+    /// Nodes of each class, in class order.
+    pub fn class_counts(&self) -> Vec<usize> {
+        (0..self.class_names.len())
+            .map(|c| self.nodes.iter().filter(|n| n.class == c).count())
+            .collect()
+    }
+
+    /// The same scenario with `counts[c]` nodes of class `c` (at least one each). The arrival
+    /// rate and the feature scales are unchanged; `max_nodes` grows if needed.
+    pub fn with_class_counts(&self, counts: &[usize]) -> Scenario {
+        assert_eq!(counts.len(), self.class_names.len(), "one count per class");
         let mut sc = self.clone();
         sc.nodes.clear();
-        for class in 0..self.class_names.len() {
-            let members: Vec<&Node> = self.nodes.iter().filter(|n| n.class == class).collect();
-            let count = ((members.len() as f64 * factor).round() as usize).max(1);
+        for (class, &count) in counts.iter().enumerate() {
+            let spec = self
+                .nodes
+                .iter()
+                .find(|n| n.class == class)
+                .expect("validation keeps a node of every class");
             sc.nodes
-                .extend(std::iter::repeat_n(members[0].clone(), count));
+                .extend(std::iter::repeat_n(spec.clone(), count.max(1)));
         }
         sc.max_nodes = self.max_nodes.max(sc.nodes.len());
         sc
+    }
+
+    /// The network and load of one episode of a randomized scenario, drawn from `seed` (the
+    /// simulator derives it from the episode seed). The result is a plain scenario (no
+    /// `randomize`) with the same `max_nodes` and feature scales, so observations of every draw
+    /// have one shape and one normalization. Without `randomize` it is a copy.
+    pub fn episode_variant(&self, seed: u64) -> Scenario {
+        let Some(r) = self.randomize else {
+            return self.clone();
+        };
+        let mut rng = Rng::new(seed);
+        let size = log_uniform(&mut rng, r.node_scale);
+        let counts: Vec<usize> = self
+            .class_counts()
+            .iter()
+            .map(|&c| Randomize::scaled_count(c, size * log_uniform(&mut rng, r.class_scale)))
+            .collect();
+        let mut sc = self.with_class_counts(&counts);
+        sc.max_nodes = self.max_nodes;
+        sc.randomize = None;
+        match r.load {
+            Some((lo, hi)) => sc.with_load(lo + rng.uniform() * (hi - lo)),
+            None => sc,
+        }
+    }
+
+    /// One line for tables: "12 nodes, offered load 0.80", or the ranges a randomized scenario
+    /// draws from.
+    pub fn summary(&self) -> String {
+        match &self.randomize {
+            None => format!(
+                "{} nodes, offered load {:.2}",
+                self.nodes.len(),
+                self.offered_load()
+            ),
+            Some(r) => {
+                let smallest = r.smallest(&self.class_counts());
+                let load = match r.load {
+                    Some((lo, hi)) if lo == hi => format!("offered load {lo:.2}"),
+                    Some((lo, hi)) => format!("offered load {lo:.2}-{hi:.2}"),
+                    None => "arrival rate as written".to_string(),
+                };
+                format!(
+                    "randomized per episode: {smallest}-{} nodes around {}, {load}",
+                    self.max_nodes,
+                    self.nodes.len()
+                )
+            }
+        }
     }
 
     /// Seconds a cold load of `model` takes (before time quantization).
     pub fn load_time(&self, model: usize) -> f64 {
         self.load_fixed_s + self.models[model].memory_gb / self.load_gbps
     }
+}
+
+fn resolve_randomize(cx: &Ctx, r: &RawRandomize) -> Result<Randomize, ScenarioError> {
+    let range = |name: &str, v: Option<[f64; 2]>| -> Result<Option<(f64, f64)>, ScenarioError> {
+        let Some([lo, hi]) = v else { return Ok(None) };
+        let field = format!("randomize.{name}");
+        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi > 0.0) {
+            return Err(cx.err(
+                field,
+                format!("is [{lo}, {hi}]: both ends must be positive numbers"),
+            ));
+        }
+        if hi < lo {
+            return Err(cx.err(field, format!("is [{lo}, {hi}]: write it as [min, max]")));
+        }
+        Ok(Some((lo, hi)))
+    };
+    Ok(Randomize {
+        node_scale: range("node_scale", r.node_scale)?.unwrap_or((1.0, 1.0)),
+        class_scale: range("class_scale", r.class_scale)?.unwrap_or((1.0, 1.0)),
+        load: range("load", r.load)?,
+    })
 }
 
 /// Work units per second the nodes offer in the long run (churning nodes by availability).

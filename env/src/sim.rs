@@ -161,7 +161,10 @@ pub(crate) enum Outcome {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Sim {
+    /// The network of the current episode: `base` itself, or its draw when `base` is randomized.
     pub sc: Arc<Scenario>,
+    /// The scenario as loaded.
+    pub base: Arc<Scenario>,
     // Static, derived from the scenario.
     words: usize,
     serve: Vec<u64>,
@@ -423,6 +426,7 @@ impl Sim {
             candidates: Vec::with_capacity(n),
             servable: Vec::with_capacity(words),
             series: None,
+            base: sc.clone(),
             sc,
         };
         sim.seed(0);
@@ -438,6 +442,17 @@ impl Sim {
     /// `episode_seed`, or from the next seed of the stream when `None`.
     pub fn begin_episode(&mut self, episode_seed: Option<u64>) -> Outcome {
         let episode_seed = episode_seed.unwrap_or_else(|| self.seed_rng.next_u64());
+        if self.base.randomize.is_some() {
+            // A new network: rebuild everything sized by it. This allocates, once per episode,
+            // which is small next to the thousands of decisions an episode holds.
+            let variant = self.base.episode_variant(derive_seed(episode_seed, 3));
+            let mut fresh = Sim::new(Arc::new(variant));
+            fresh.base = self.base.clone();
+            fresh.seed_rng = self.seed_rng.clone();
+            fresh.pooled = self.pooled;
+            fresh.series = self.series.take();
+            *self = fresh;
+        }
         self.episode_seed = episode_seed;
         self.job_rng = Rng::new(derive_seed(episode_seed, 1));
         self.churn_rng = Rng::new(derive_seed(episode_seed, 2));

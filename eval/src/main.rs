@@ -256,12 +256,7 @@ fn run(cli: Cli) -> Result<()> {
             let cmp =
                 haca_eval::compare(&sc, &contenders, a.episodes, a.common.seed, detailed, &bar)?;
             bar.finish_and_clear();
-            println!(
-                "scenario {} ({} nodes, offered load {:.2})\n",
-                sc.name,
-                sc.nodes.len(),
-                sc.offered_load()
-            );
+            println!("scenario {} ({})\n", sc.name, sc.summary());
             print!("{}", cmp.table());
             if let Some(p) = &a.json {
                 write_json(p, &cmp.to_json())?;
