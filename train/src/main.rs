@@ -38,6 +38,21 @@ enum Command {
         #[arg(long)]
         int8: bool,
     },
+    /// Measure end-to-end training speed: PPO updates with the default settings, no logging or
+    /// checkpoints; prints per-update and median env steps per second, and how an update's
+    /// time splits between the rollout and the burn update.
+    Bench {
+        #[arg(long, default_value = "env/scenarios/haca-small.toml")]
+        scenario: String,
+        /// Timed updates (after one warm-up update).
+        #[arg(long, default_value_t = 10)]
+        updates: usize,
+        /// Parallel environments.
+        #[arg(long)]
+        envs: Option<usize>,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
 }
 
 #[derive(Args)]
@@ -82,7 +97,66 @@ fn main() -> ExitCode {
     }
 }
 
+fn bench(scenario: String, updates: usize, envs: Option<usize>, device: String) -> Result<()> {
+    let sc = Arc::new(haca_env::Scenario::load(&scenario)?);
+    let mut cfg = TrainConfig {
+        scenario,
+        device,
+        ..Default::default()
+    };
+    if let Some(e) = envs {
+        cfg.envs = e;
+    }
+    cfg.total_steps = ((updates + 1) * cfg.batch_size()) as u64;
+    let mut trainer = haca_train::Trainer::new(cfg.clone(), sc.clone()).map_err(|e| anyhow!(e))?;
+    trainer.update().map_err(|e| anyhow!(e))?;
+    println!(
+        "{}: {} envs x {} steps per update, {} threads",
+        sc.name,
+        cfg.envs,
+        cfg.steps_per_rollout,
+        rayon::current_num_threads()
+    );
+    let (mut sps, mut rollout, mut learn) = (vec![], vec![], vec![]);
+    for u in 0..updates {
+        let s = trainer.update().map_err(|e| anyhow!(e))?;
+        println!(
+            "update {u:>3}: {:>8.0} steps/s  rollout {:>6.1} ms  burn update {:>6.1} ms",
+            s.steps_per_s,
+            s.rollout_s * 1e3,
+            s.learn_s * 1e3
+        );
+        sps.push(s.steps_per_s);
+        rollout.push(s.rollout_s);
+        learn.push(s.learn_s);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (r, l) = (median(&mut rollout), median(&mut learn));
+    println!(
+        "median: {:.0} env steps/s end to end; rollout {:.1} ms ({:.0} steps/s), burn update {:.1} ms ({:.0}% of the time)",
+        median(&mut sps),
+        r * 1e3,
+        cfg.batch_size() as f64 / r,
+        l * 1e3,
+        100.0 * l / (r + l)
+    );
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
+    if let Some(Command::Bench {
+        scenario,
+        updates,
+        envs,
+        device,
+    }) = cli.command
+    {
+        anyhow::ensure!(updates > 0, "--updates must be at least 1");
+        return bench(scenario, updates, envs, device);
+    }
     if let Some(Command::Export { run, out, int8 }) = cli.command {
         let dir = RunDir(run.clone());
         let src = if dir.best().exists() {

@@ -76,6 +76,10 @@ pub struct UpdateStats {
     /// Episodes that ended during the rollout.
     pub episodes: Vec<EpisodeMetrics>,
     pub steps_per_s: f64,
+    /// Seconds of this update spent collecting the rollout (envs and the runtime forward pass)
+    /// and in the burn update (advantages, losses, backward, Adam).
+    pub rollout_s: f64,
+    pub learn_s: f64,
 }
 
 struct Actor {
@@ -384,6 +388,8 @@ impl Trainer {
             .map(|(e, actor)| Trainer::score(policy, venv, e, actor))
             .collect();
 
+        stats.rollout_s = started.elapsed().as_secs_f64();
+
         // ---- Advantages (GAE; `dones[t]` ends the episode after step t) ------------------------
         let mut adv = vec![0f32; batch];
         let mut last = vec![0f32; envs];
@@ -529,7 +535,9 @@ impl Trainer {
             ));
             self.state.returns.iter_mut().for_each(|r| *r = 0.0);
         }
-        stats.steps_per_s = batch as f64 / started.elapsed().as_secs_f64();
+        let total_s = started.elapsed().as_secs_f64();
+        stats.learn_s = total_s - stats.rollout_s;
+        stats.steps_per_s = batch as f64 / total_s;
         Ok(stats)
     }
 

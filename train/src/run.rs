@@ -134,6 +134,8 @@ pub fn train(
         let latency = mean(s.episodes.iter().map(|m| m.mean_latency_s));
         let scalars = [
             ("charts/SPS", s.steps_per_s),
+            ("perf/rollout_s", s.rollout_s),
+            ("perf/learn_s", s.learn_s),
             ("charts/learning_rate", s.learning_rate),
             ("losses/policy_loss", s.policy_loss),
             ("losses/value_loss", s.value_loss),
