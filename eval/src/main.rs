@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use haca_env::Scenario;
 use haca_eval::{plots, Contender};
@@ -106,6 +106,13 @@ struct CompareArgs {
     /// Write charts (SVG and PNG) into this folder.
     #[arg(long)]
     plots: Option<PathBuf>,
+    /// Scale every node class's count by this factor (rounded, at least one node per class),
+    /// keeping the arrival rate: e.g. to run a policy on a larger network than it trained on.
+    #[arg(long)]
+    node_scale: Option<f64>,
+    /// Set the offered load (applied after --node-scale).
+    #[arg(long)]
+    load: Option<f64>,
 }
 
 #[derive(Args)]
@@ -246,7 +253,19 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Compare(a) => {
             set_threads(a.common.threads)?;
-            let sc = load(&a.common.scenario)?;
+            let mut sc = load(&a.common.scenario)?;
+            if let Some(f) = a.node_scale {
+                if !(f.is_finite() && f > 0.0) {
+                    bail!("--node-scale {f}: must be a positive number");
+                }
+                sc = Arc::new(sc.with_node_scale(f));
+            }
+            if let Some(l) = a.load {
+                if !(l.is_finite() && l > 0.0) {
+                    bail!("--load {l}: must be a positive number");
+                }
+                sc = Arc::new(sc.with_load(l));
+            }
             let contenders = a.common.contenders()?;
             let bar = progress(
                 contenders.len() * a.episodes,

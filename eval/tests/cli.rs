@@ -52,6 +52,14 @@ fn bad_input_exits_non_zero_with_the_cause() {
         "at least 1",
     );
     fails_with(&["capacity", "--scenario", sc, "--slo-p99=-1"], "positive");
+    fails_with(
+        &["compare", "--scenario", sc, "--node-scale", "0"],
+        "--node-scale 0: must be a positive number",
+    );
+    fails_with(
+        &["compare", "--scenario", sc, "--load=-0.5"],
+        "--load -0.5: must be a positive number",
+    );
     fails_with(&["compare"], "--scenario");
 }
 
@@ -261,4 +269,31 @@ fn compare_takes_exported_policies() {
         ],
         "broken.safetensors: not a readable safetensors file",
     );
+}
+
+#[test]
+fn compare_runs_on_a_rescaled_network() {
+    let out = bin()
+        .args([
+            "compare",
+            "--scenario",
+            "env/scenarios/haca-small.toml",
+            "--routers",
+            "sed",
+            "--episodes",
+            "1",
+            "--node-scale",
+            "2",
+            "--load",
+            "0.6",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(24 nodes, offered load 0.60)"), "{text}");
 }
