@@ -14,3 +14,22 @@ pub mod run;
 
 pub use config::TrainConfig;
 pub use ppo::{device, RunningStat, TrainState, Trainer, UpdateStats};
+
+/// Keeps burn's tensor buffers in the heap instead of fresh memory maps.
+///
+/// burn's CPU backend allocates and frees buffers of megabytes at every operation of an update.
+/// glibc serves blocks that large with `mmap` and returns them with `munmap`, so every operation
+/// pays page faults on fresh memory (they were most of a `perf` profile). Raising the mmap and
+/// trim thresholds lets freed buffers be reused: `haca-train bench` on park, same machine and
+/// run: 23.0 k -> 38.2 k env steps/s end to end, the burn update 80.8 -> 45.3 ms.
+/// Call it once, first thing in `main`. Elsewhere than glibc it does nothing.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread exists.
+    unsafe {
+        // 32 MiB is glibc's largest accepted mmap threshold on 64-bit targets.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+

@@ -88,6 +88,7 @@ struct TrainArgs {
 }
 
 fn main() -> ExitCode {
+    haca_train::tune_allocator();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
