@@ -22,3 +22,39 @@ pub use sweep::{
     capacity, capacity_chart, capacity_json, capacity_table, parse_range, sweep, CapacityResult,
     Sweep, SWEEP_METRICS,
 };
+
+/// An error and its causes on one line, for a command line's `error: ...`. A cause whose text
+/// the message already quotes (many errors here name their cause in their own message) is not
+/// repeated.
+pub fn error_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod error_line_tests {
+    #[test]
+    fn quoted_causes_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(io).context("a.toml: cannot read: no such file");
+        assert_eq!(
+            super::error_line(e.as_ref()),
+            "a.toml: cannot read: no such file"
+        );
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(io).context("a.toml: cannot read\nthe file");
+        assert_eq!(
+            super::error_line(e.as_ref()),
+            "a.toml: cannot read the file: no such file"
+        );
+    }
+}

@@ -191,7 +191,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("error: {}", haca_eval::error_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -218,35 +218,51 @@ impl Net {
     }
 
     /// Masked logits `[B, N]` (masked nodes at [`MASKED_LOGIT`]) and values `[B]`.
+    ///
+    /// As in the runtime, the parts of `embed` and `score.0` that read per-decision inputs (job
+    /// and global features; the pooled context) are computed once per decision and broadcast
+    /// over nodes, instead of concatenating copies of them to every node's row: half the
+    /// multiply-adds and no `[B, N, 3H]` copies. The result is the same function of the same
+    /// parameters (the parity test holds it to the runtime).
     pub fn forward(&self, batch: &Batch) -> (Tensor<2>, Tensor<1>) {
         let [b, n, _] = batch.nodes.dims();
         let h = self.embed.bias.val().dims()[0];
-        // z_n = [node_n, job, global]                                     // [B, N, 25]
+        let nf = NODE_FEATURES;
+        // h_n = act(W_node · node_n + (W_shared · [job, global] + b))
+        let w = self.embed.weight.val(); // [25, H]
         let shared = Tensor::cat(vec![batch.job.clone(), batch.global.clone()], 1); // [B, 13]
-        let z = Tensor::cat(
-            vec![
-                batch.nodes.clone(),
-                shared.unsqueeze_dim::<3>(1).repeat_dim(1, n),
-            ],
-            2,
-        );
-        let hn = self
-            .act(self.embed.forward(z.reshape([b * n, INPUT_FEATURES])))
-            .reshape([b, n, h]); // [B, N, H]
+        let per_decision = shared.matmul(w.clone().slice([nf..INPUT_FEATURES, 0..h]))
+            + self.embed.bias.val().unsqueeze(); // [B, H]
+        let per_node = batch
+            .nodes
+            .clone()
+            .reshape([b * n, nf])
+            .matmul(w.slice([0..nf, 0..h]))
+            .reshape([b, n, h]);
+        let hn = self.act(per_node + per_decision.unsqueeze_dim::<3>(1)); // [B, N, H]
         let m = batch.mask.clone().unsqueeze_dim::<3>(2); // [B, N, 1]
         let count = m.clone().sum_dim(1).clamp_min(1.0); // [B, 1, 1]
         let mean = (hn.clone() * m.clone()).sum_dim(1) / count; // [B, 1, H]
         let max = (hn.clone() + (m - 1.0) * 1e9).max_dim(1); // [B, 1, H]
-        let context = Tensor::cat(vec![mean, max], 2); // [B, 1, 2H]
-        let u = Tensor::cat(vec![hn, context.clone().repeat_dim(1, n)], 2).reshape([b * n, 3 * h]); // [B*N, 3H]
-        let mut u = self.act(self.score[0].forward(u));
+        let context = Tensor::cat(vec![mean, max], 2).reshape([b, 2 * h]); // [B, 2H]
+                                                                           // u = act(W_h · h_n + (W_ctx · context + b))
+        let w0 = self.score[0].weight.val(); // [3H, H]
+        let ctx_part = context.clone().matmul(w0.clone().slice([h..3 * h, 0..h]))
+            + self.score[0].bias.val().unsqueeze(); // [B, H]
+        let u = hn
+            .reshape([b * n, h])
+            .matmul(w0.slice([0..h, 0..h]))
+            .reshape([b, n, h])
+            + ctx_part.unsqueeze_dim::<3>(1);
+        let u = self.act(u.reshape([b * n, h])); // [B*N, H]
+        let mut u = u;
         for layer in &self.score[1..] {
             u = self.act(layer.forward(u));
         }
         let logits = self.score_out.forward(u).reshape([b, n]); // [B, N]
         let mask = batch.mask.clone();
         let logits = logits * mask.clone() + (mask - 1.0) * (-MASKED_LOGIT); // [B, N]
-        let mut v = self.act(self.value[0].forward(context.reshape([b, 2 * h]))); // [B, H]
+        let mut v = self.act(self.value[0].forward(context)); // [B, H]
         for layer in &self.value[1..] {
             v = self.act(layer.forward(v));
         }
