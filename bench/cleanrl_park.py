@@ -301,8 +301,10 @@ def main():
     next_obs = envs.reset()
     next_done = torch.zeros(E)
     sps = 0.0
+    rollout_s = 0.0
     for update in range(1, updates + 1):
         optimizer.param_groups[0]["lr"] = (1.0 - (update - 1.0) / updates) * a.learning_rate
+        t_rollout = time.time()
         for step in range(S):
             global_step += E
             b_nodes[step], b_job[step], b_glob[step] = next_obs
@@ -321,6 +323,7 @@ def main():
             r_count = tot
             rewards[step] = torch.from_numpy(reward / math.sqrt(r_var + 1e-8)).float()
             next_done = torch.from_numpy(done)
+        rollout_s += time.time() - t_rollout
 
         with torch.no_grad():
             next_value = agent.get_value(with_mask(next_obs))
@@ -384,6 +387,8 @@ def main():
         "total_timesteps": global_step,
         "train_s": round(train_s, 2),
         "sps": round(sps, 1),
+        "rollout_ms_per_update": round(1e3 * rollout_s / updates, 1),
+        "update_ms_per_update": round(1e3 * (train_s - rollout_s) / updates, 1),
         "threads": a.threads,
         "agent": a.agent,
         "eval_episodes": a.eval_episodes,
