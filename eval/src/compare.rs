@@ -19,6 +19,9 @@ pub struct ContenderResult {
     pub metrics: Vec<(&'static str, Summary)>,
     /// The first episodes, with latencies, busy fractions and the stranded series (for plots).
     pub details: Vec<EpisodeRecord>,
+    /// Every episode's metrics, in episode order (episode `i` of every contender ran on the
+    /// same seed), for paired comparisons.
+    pub episodes: Vec<EpisodeMetrics>,
 }
 
 impl ContenderResult {
@@ -79,6 +82,7 @@ pub fn compare(
                 contender: c.clone(),
                 metrics,
                 details: recs.iter().take(detailed).cloned().collect(),
+                episodes: recs.iter().map(|r| r.metrics).collect(),
             }
         })
         .collect();
@@ -124,6 +128,14 @@ fn num(v: f64) -> String {
     }
 }
 
+fn signed(v: f64) -> String {
+    if v.is_nan() || v < 0.0 {
+        num(v)
+    } else {
+        format!("+{}", num(v))
+    }
+}
+
 fn cell(s: Summary) -> String {
     if s.ci95.is_nan() {
         num(s.mean)
@@ -155,6 +167,46 @@ impl Comparison {
 
     pub fn result(&self, name: &str) -> Option<&ContenderResult> {
         self.results.iter().find(|r| r.contender.name() == name)
+    }
+
+    /// `a - b` on `metric`, episode by episode, summarized (mean ± 95% CI of the difference).
+    /// Both ran on the same seeds, so the difference cancels the variation the two share (the
+    /// workload's): the direct test of a difference under common random numbers.
+    /// Episodes where the metric does not apply (NaN) are left out. `None` for an unknown
+    /// contender or metric.
+    pub fn paired(&self, a: &str, b: &str, metric: &str) -> Option<Summary> {
+        let i = EpisodeMetrics::NAMES.iter().position(|&n| n == metric)?;
+        let (ra, rb) = (self.result(a)?, self.result(b)?);
+        let diffs: Vec<f64> = ra
+            .episodes
+            .iter()
+            .zip(&rb.episodes)
+            .map(|(x, y)| x.values()[i] - y.values()[i])
+            .filter(|d| !d.is_nan())
+            .collect();
+        Some(summarize(&diffs))
+    }
+
+    /// Each learned policy against the best heuristic, paired: (policy, heuristic, latency
+    /// difference, stranded idle difference).
+    pub fn paired_vs_best(&self) -> Vec<(String, String, Summary, Summary)> {
+        let Some(best) = self.best_heuristic() else {
+            return Vec::new();
+        };
+        let b = best.contender.name();
+        self.results
+            .iter()
+            .filter(|r| matches!(r.contender, Contender::Policy { .. }))
+            .filter_map(|r| {
+                let a = r.contender.name();
+                Some((
+                    a.to_string(),
+                    b.to_string(),
+                    self.paired(a, b, "mean_latency_s")?,
+                    self.paired(a, b, "stranded_idle_frac")?,
+                ))
+            })
+            .collect()
     }
 
     /// The human-readable table: mean ± 95% CI per metric, `*` on the best value of each
@@ -228,6 +280,16 @@ impl Comparison {
             "{} episodes per router on the same seeds (base seed {}); mean ± 95% CI; * best per column.",
             self.episodes, self.seed
         );
+        for (a, b, lat, stranded) in self.paired_vs_best() {
+            let _ = writeln!(
+                out,
+                "paired, {a} - {b} on the same episodes: mean_latency_s {} ± {}, stranded_idle_frac {} ± {}",
+                signed(lat.mean),
+                num(lat.ci95),
+                signed(stranded.mean),
+                num(stranded.ci95)
+            );
+        }
         out
     }
 
@@ -250,11 +312,24 @@ impl Comparison {
                 json!({"router": r.contender.name(), "metrics": metrics})
             })
             .collect();
+        let paired: Vec<Value> = self
+            .paired_vs_best()
+            .into_iter()
+            .map(|(a, b, lat, stranded)| {
+                json!({
+                    "router": a,
+                    "baseline": b,
+                    "mean_latency_s": {"mean": finite(lat.mean), "ci95": finite(lat.ci95)},
+                    "stranded_idle_frac": {"mean": finite(stranded.mean), "ci95": finite(stranded.ci95)},
+                })
+            })
+            .collect();
         json!({
             "scenario": self.scenario,
             "episodes": self.episodes,
             "seed": self.seed,
             "results": results,
+            "paired": paired,
         })
     }
 

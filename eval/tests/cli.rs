@@ -257,6 +257,22 @@ fn compare_takes_exported_policies() {
         doc["results"][1]["metrics"]["jobs_finished"]["mean"],
         2000.0
     );
+    // The policy against the best heuristic, episode by episode.
+    assert_eq!(doc["paired"][0]["router"], "policy:rand");
+    assert_eq!(doc["paired"][0]["baseline"], "sed");
+    let policy = doc["results"][1]["metrics"]["mean_latency_s"]["mean"]
+        .as_f64()
+        .unwrap();
+    let sed = doc["results"][0]["metrics"]["mean_latency_s"]["mean"]
+        .as_f64()
+        .unwrap();
+    let diff = doc["paired"][0]["mean_latency_s"]["mean"].as_f64().unwrap();
+    assert!((diff - (policy - sed)).abs() < 1e-9 * policy.abs().max(1.0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("paired, policy:rand - sed on the same episodes: mean_latency_s"),
+        "{text}"
+    );
 
     std::fs::write(dir.join("broken.safetensors"), b"not a policy").unwrap();
     fails_with(

@@ -28,7 +28,9 @@ fn json_schema_snapshot() {
     let doc = cmp.to_json();
     let mut top: Vec<&String> = doc.as_object().unwrap().keys().collect();
     top.sort();
-    assert_eq!(top, ["episodes", "results", "scenario", "seed"]);
+    assert_eq!(top, ["episodes", "paired", "results", "scenario", "seed"]);
+    // Paired rows are for learned policies only.
+    assert_eq!(doc["paired"].as_array().unwrap().len(), 0);
     assert_eq!(doc["scenario"], "park");
     assert_eq!(doc["seed"], 7);
     let results = doc["results"].as_array().unwrap();
@@ -74,6 +76,22 @@ fn summaries_are_the_episode_means_and_common_seeds_are_shared() {
         })
         .collect();
     let mean = lat.iter().sum::<f64>() / 4.0;
+    // The paired difference is episode by episode on the same seeds.
+    let lwl: Vec<f64> = (0..4)
+        .map(|ep| {
+            haca_eval::run_episode(&sc, &Contender::Router("lwl".into()), 3, ep, false)
+                .unwrap()
+                .metrics
+                .mean_latency_s
+        })
+        .collect();
+    let diffs: Vec<f64> = lat.iter().zip(&lwl).map(|(a, b)| a - b).collect();
+    let paired = cmp.paired("sed", "lwl", "mean_latency_s").unwrap();
+    assert_eq!(paired, haca_eval::stats::summarize(&diffs));
+    let itself = cmp.paired("sed", "sed", "mean_latency_s").unwrap();
+    assert_eq!((itself.mean, itself.ci95), (0.0, 0.0));
+    assert!(cmp.paired("sed", "nope", "mean_latency_s").is_none());
+    assert!(cmp.paired("sed", "lwl", "nope").is_none());
     let s = cmp.result("sed").unwrap().get("mean_latency_s");
     assert!((s.mean - mean).abs() < 1e-9 * mean);
     assert_eq!(s.n, 4);
