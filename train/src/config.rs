@@ -92,9 +92,35 @@ impl TrainConfig {
             .max(1)
     }
 
+    /// Sets one field from `key=value` text (the command line's `--set`): `value` is read as
+    /// JSON where it parses (numbers, `true`/`false`), else as a string. An unknown key or a
+    /// value of the wrong type is an error that names the key and lists the valid ones.
+    pub fn set(&mut self, assignment: &str) -> Result<(), String> {
+        let (key, value) = assignment.split_once('=').ok_or_else(|| {
+            format!("--set `{assignment}`: expected key=value, e.g. ent_coef=0.001")
+        })?;
+        let (key, value) = (key.trim(), value.trim());
+        let mut doc = serde_json::to_value(&*self).expect("the config serializes");
+        let fields = doc.as_object_mut().expect("a JSON object");
+        if !fields.contains_key(key) {
+            let mut names: Vec<&String> = fields.keys().collect();
+            names.sort();
+            let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+            return Err(format!(
+                "--set `{assignment}`: no setting `{key}`; the settings are {}",
+                names.join(", ")
+            ));
+        }
+        let parsed = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        fields.insert(key.to_string(), parsed);
+        *self = serde_json::from_value(doc).map_err(|e| format!("--set `{assignment}`: {e}"))?;
+        Ok(())
+    }
+
     /// Rejects settings that cannot run, naming the field.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, bool); 9] = [
+        let checks: [(&str, bool); 13] = [
             ("envs", self.envs >= 1),
             ("steps_per_rollout", self.steps_per_rollout >= 1),
             (
@@ -110,10 +136,53 @@ impl TrainConfig {
             ("gae_lambda", (0.0..=1.0).contains(&self.gae_lambda)),
             ("hidden", (1..=4096).contains(&self.hidden)),
             ("layers", (1..=64).contains(&self.layers)),
+            (
+                "clip_coef",
+                self.clip_coef > 0.0 && self.clip_coef.is_finite(),
+            ),
+            (
+                "ent_coef",
+                self.ent_coef >= 0.0 && self.ent_coef.is_finite(),
+            ),
+            ("vf_coef", self.vf_coef >= 0.0 && self.vf_coef.is_finite()),
+            (
+                "max_grad_norm",
+                self.max_grad_norm > 0.0 && self.max_grad_norm.is_finite(),
+            ),
         ];
         match checks.iter().find(|(_, ok)| !ok) {
             Some((name, _)) => Err(format!("config field `{name}` is out of range")),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TrainConfig;
+
+    #[test]
+    fn set_overrides_one_field_and_rejects_bad_keys_and_values() {
+        let mut c = TrainConfig::default();
+        c.set("ent_coef=0.001").unwrap();
+        c.set("anneal_lr = false").unwrap();
+        c.set("device=cuda").unwrap();
+        c.set("hidden=64").unwrap();
+        assert_eq!((c.ent_coef, c.anneal_lr, c.hidden), (0.001, false, 64));
+        assert_eq!(c.device, "cuda");
+        let e = c.set("entropy=0.1").unwrap_err();
+        assert!(
+            e.contains("no setting `entropy`") && e.contains("ent_coef"),
+            "{e}"
+        );
+        let e = c.set("hidden=wide").unwrap_err();
+        assert!(e.starts_with("--set `hidden=wide`"), "{e}");
+        assert!(c.set("hidden").unwrap_err().contains("expected key=value"));
+        assert_eq!(c.hidden, 64, "a rejected value changes nothing");
+        c.set("ent_coef=-1").unwrap();
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "config field `ent_coef` is out of range"
+        );
     }
 }

@@ -72,7 +72,7 @@ struct TrainArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run in this folder from its last checkpoint.
-    #[arg(long, conflicts_with_all = ["out", "scenario"])]
+    #[arg(long, conflicts_with_all = ["out", "scenario", "set"])]
     resume: Option<PathBuf>,
     /// cpu (burn's flex backend) or cuda (build with --features cuda).
     #[arg(long, default_value = "cpu")]
@@ -85,6 +85,10 @@ struct TrainArgs {
     /// Episodes of the final comparison against the heuristics.
     #[arg(long, default_value_t = 32)]
     eval_episodes: usize,
+    /// Any other setting of the run's config.json, as key=value (repeatable), e.g.
+    /// `--set ent_coef=0.001 --set hidden=64`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -201,6 +205,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         if let Some(v) = a.learning_rate {
             cfg.learning_rate = v;
+        }
+        for kv in &a.set {
+            cfg.set(kv).map_err(|e| anyhow!(e))?;
         }
         cfg.validate().map_err(|e| anyhow!(e))?;
         let stem = std::path::Path::new(&cfg.scenario)
