@@ -42,6 +42,9 @@ pub struct TrainConfig {
     /// Evaluate the greedy policy every this many updates on a separate seed stream; the best
     /// one so far is exported to `best.safetensors`.
     pub eval_every: usize,
+    /// Episodes of each periodic evaluation. 32, not fewer: heavy-tailed episodes make a small
+    /// evaluation pick lucky policies (on haca-small, the same run picked with 8 episodes:
+    /// 8.20 s mean latency over 200 test episodes; with 32: 5.83 s), and it costs little.
     pub eval_episodes: usize,
     /// `cpu` (burn's flex backend) or `cuda` (needs the `cuda` feature).
     pub device: String,
@@ -71,7 +74,7 @@ impl Default for TrainConfig {
             layers: 2,
             checkpoint_every: 20,
             eval_every: 20,
-            eval_episodes: 8,
+            eval_episodes: 32,
             device: "cpu".into(),
         }
     }
