@@ -57,6 +57,14 @@ pub fn compare(
     if episodes == 0 {
         return Err(EvalError::Invalid("--episodes must be at least 1".into()));
     }
+    for (i, c) in contenders.iter().enumerate() {
+        if contenders[..i].iter().any(|o| o.name() == c.name()) {
+            return Err(EvalError::Invalid(format!(
+                "two contenders are named `{}`: results are looked up by name (see Contender::disambiguate)",
+                c.name()
+            )));
+        }
+    }
     let records: Vec<EpisodeRecord> = (0..contenders.len() * episodes)
         .into_par_iter()
         .map(|k| {

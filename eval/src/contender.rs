@@ -72,6 +72,37 @@ impl Contender {
         })
     }
 
+    /// Renames policies whose names collide (two `best.safetensors` from different runs) to
+    /// `policy:<folder>/<stem>`, then numbers any that still collide (`#2`, `#3`), so that every
+    /// contender of a comparison has its own name in tables, JSON and paired lines.
+    pub fn disambiguate(contenders: &mut [Contender]) {
+        let count = |cs: &[Contender], name: &str| cs.iter().filter(|c| c.name() == name).count();
+        let dup: Vec<bool> = contenders
+            .iter()
+            .map(|c| count(contenders, c.name()) > 1)
+            .collect();
+        for (c, d) in contenders.iter_mut().zip(dup) {
+            if let (Contender::Policy { name, path, .. }, true) = (c, d) {
+                let folder = path
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|f| f.to_string_lossy().into_owned());
+                let stem = name.trim_start_matches("policy:").to_string();
+                if let Some(folder) = folder {
+                    *name = format!("policy:{folder}/{stem}");
+                }
+            }
+        }
+        for i in 0..contenders.len() {
+            let n = count(&contenders[..i], contenders[i].name());
+            if n > 0 {
+                if let Contender::Policy { name, .. } = &mut contenders[i] {
+                    *name = format!("{name}#{}", n + 1);
+                }
+            }
+        }
+    }
+
     /// The router that plays this contender (`None` for the pooled reference).
     pub fn router(&self) -> Result<Option<Box<dyn Router>>, EvalError> {
         Ok(match self {

@@ -86,6 +86,7 @@ impl Common {
         for p in &self.policy {
             c.push(Contender::policy(p)?);
         }
+        Contender::disambiguate(&mut c);
         Ok(c)
     }
 }

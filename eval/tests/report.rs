@@ -130,3 +130,36 @@ fn table_marks_the_best_and_compares_with_random_and_the_best_heuristic() {
     assert!(random_row.contains("+0%"), "{random_row}");
     assert!(table.contains('*'));
 }
+
+#[test]
+fn policies_with_the_same_file_name_get_their_own_names() {
+    let policy = Arc::new(haca_policy::Policy::random(
+        haca_policy::Architecture::default(),
+        3,
+    ));
+    let named = |path: &str| Contender::Policy {
+        name: "policy:best".into(),
+        path: path.into(),
+        policy: policy.clone(),
+    };
+    let mut cs = vec![
+        Contender::Router("sed".into()),
+        named("runs/a/best.safetensors"),
+        named("runs/b/best.safetensors"),
+        named("runs/b/best.safetensors"),
+    ];
+    Contender::disambiguate(&mut cs);
+    let names: Vec<&str> = cs.iter().map(|c| c.name()).collect();
+    assert_eq!(
+        names,
+        ["sed", "policy:a/best", "policy:b/best", "policy:b/best#2"]
+    );
+    // Left ambiguous, a comparison refuses to run rather than mix up results.
+    let dup = [named("x/best.safetensors"), named("y/best.safetensors")];
+    let err = compare(&park(), &dup, 1, 0, 0, &ProgressBar::hidden()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("two contenders are named `policy:best`"),
+        "{err}"
+    );
+}
