@@ -31,18 +31,31 @@ pub enum Contender {
     Router(String),
     /// The central-queue reference (`Env::run_pooled`): the zero point of stranded idle.
     Pooled,
-    /// An exported learned policy, routing greedily.
+    /// An exported learned policy: greedy (what a scheduler deploys), or sampling from its
+    /// softmax (what training optimizes), seeded per episode.
     Policy {
         name: String,
         path: PathBuf,
         policy: Arc<Policy>,
+        selection: Selection,
     },
 }
 
 impl PartialEq for Contender {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (Contender::Policy { path: a, .. }, Contender::Policy { path: b, .. }) => a == b,
+            (
+                Contender::Policy {
+                    path: a,
+                    selection: sa,
+                    ..
+                },
+                Contender::Policy {
+                    path: b,
+                    selection: sb,
+                    ..
+                },
+            ) => a == b && sa == sb,
             (Contender::Policy { .. }, _) | (_, Contender::Policy { .. }) => false,
             _ => self.name() == other.name(),
         }
@@ -69,6 +82,29 @@ impl Contender {
             name: format!("policy:{stem}"),
             path: path.to_path_buf(),
             policy,
+            selection: Selection::Greedy,
+        })
+    }
+
+    /// The same policy sampling from `softmax(logits / temperature)`, reported with a `~sample`
+    /// suffix (`~t0.5` for another temperature). `None` for other contenders.
+    pub fn sampled(&self, temperature: f32) -> Option<Contender> {
+        let Contender::Policy {
+            name, path, policy, ..
+        } = self
+        else {
+            return None;
+        };
+        let suffix = if temperature == 1.0 {
+            "~sample".to_string()
+        } else {
+            format!("~t{temperature}")
+        };
+        Some(Contender::Policy {
+            name: format!("{name}{suffix}"),
+            path: path.clone(),
+            policy: policy.clone(),
+            selection: Selection::Sample { temperature },
         })
     }
 
@@ -110,8 +146,13 @@ impl Contender {
                 router_by_name(name, 0).ok_or_else(|| EvalError::UnknownRouter(name.clone()))?,
             ),
             Contender::Pooled => None,
-            Contender::Policy { name, policy, .. } => Some(Box::new(
-                PolicyRouter::new(policy.clone(), Selection::Greedy, 0).with_name(name.clone()),
+            Contender::Policy {
+                name,
+                policy,
+                selection,
+                ..
+            } => Some(Box::new(
+                PolicyRouter::new(policy.clone(), *selection, 0).with_name(name.clone()),
             )),
         })
     }

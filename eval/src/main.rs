@@ -77,14 +77,26 @@ struct Common {
     /// `policy:<file stem>`.
     #[arg(long)]
     policy: Vec<PathBuf>,
+    /// Also evaluate each --policy sampling from its softmax at this temperature (reported as
+    /// `policy:<stem>~sample` at 1), beside the greedy one: the behaviour training optimizes.
+    #[arg(long, value_name = "TEMPERATURE")]
+    sample: Option<f32>,
 }
 
 impl Common {
     /// The routers, then the policies.
     fn contenders(&self) -> Result<Vec<Contender>> {
         let mut c = Contender::parse_list(&self.routers)?;
+        if let Some(t) = self.sample {
+            if !(t.is_finite() && t > 0.0) {
+                bail!("--sample {t}: the temperature must be a positive number");
+            }
+        }
         for p in &self.policy {
-            c.push(Contender::policy(p)?);
+            let greedy = Contender::policy(p)?;
+            let sampled = self.sample.and_then(|t| greedy.sampled(t));
+            c.push(greedy);
+            c.extend(sampled);
         }
         Contender::disambiguate(&mut c);
         Ok(c)

@@ -274,6 +274,49 @@ fn compare_takes_exported_policies() {
         "{text}"
     );
 
+    // --sample adds the same policy sampling from its softmax, seeded per episode.
+    let sampled = |extra: &[&str]| {
+        bin()
+            .args([
+                "compare",
+                "--scenario",
+                "env/scenarios/park.toml",
+                "--routers",
+                "sed",
+                "--episodes",
+                "2",
+            ])
+            .arg("--policy")
+            .arg(&path)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = sampled(&["--sample", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("\npolicy:rand~sample "), "{text}");
+    assert_eq!(
+        text,
+        String::from_utf8_lossy(&sampled(&["--sample", "1"]).stdout)
+    );
+    fails_with(
+        &[
+            "compare",
+            "--scenario",
+            "env/scenarios/park.toml",
+            "--policy",
+            path.to_str().unwrap(),
+            "--sample",
+            "0",
+        ],
+        "--sample 0: the temperature must be a positive number",
+    );
+
     std::fs::write(dir.join("broken.safetensors"), b"not a policy").unwrap();
     fails_with(
         &[

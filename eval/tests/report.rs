@@ -141,6 +141,7 @@ fn policies_with_the_same_file_name_get_their_own_names() {
         name: "policy:best".into(),
         path: path.into(),
         policy: policy.clone(),
+        selection: haca_policy::Selection::Greedy,
     };
     let mut cs = vec![
         Contender::Router("sed".into()),

@@ -42,6 +42,7 @@ pub fn evaluate(
         name: name.to_string(),
         path: PathBuf::from(name),
         policy: Arc::new(policy),
+        selection: haca_policy::Selection::Greedy,
     });
     compare(
         scenario,
