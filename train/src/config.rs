@@ -31,6 +31,10 @@ pub struct TrainConfig {
     pub vf_coef: f64,
     /// Global gradient-norm clip (over all parameters at once).
     pub max_grad_norm: f64,
+    /// Stop an update's epochs early once the approximate KL between the rollout's policy and
+    /// the updated one exceeds this (CleanRL's `target_kl`). `null`: always run every epoch.
+    #[serde(default)]
+    pub target_kl: Option<f64>,
     /// Divide rewards by the running standard deviation of the discounted return (CleanRL's
     /// `NormalizeReward`); routing rewards are job-seconds, whose scale varies by scenario.
     pub reward_scaling: bool,
@@ -69,6 +73,7 @@ impl Default for TrainConfig {
             ent_coef: 0.01,
             vf_coef: 0.5,
             max_grad_norm: 0.5,
+            target_kl: None,
             reward_scaling: true,
             hidden: 32,
             layers: 2,
@@ -123,7 +128,7 @@ impl TrainConfig {
 
     /// Rejects settings that cannot run, naming the field.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, bool); 13] = [
+        let checks: [(&str, bool); 14] = [
             ("envs", self.envs >= 1),
             ("steps_per_rollout", self.steps_per_rollout >= 1),
             (
@@ -152,6 +157,10 @@ impl TrainConfig {
                 "max_grad_norm",
                 self.max_grad_norm > 0.0 && self.max_grad_norm.is_finite(),
             ),
+            (
+                "target_kl",
+                self.target_kl.is_none_or(|t| t > 0.0 && t.is_finite()),
+            ),
         ];
         match checks.iter().find(|(_, ok)| !ok) {
             Some((name, _)) => Err(format!("config field `{name}` is out of range")),
@@ -171,6 +180,10 @@ mod tests {
         c.set("anneal_lr = false").unwrap();
         c.set("device=cuda").unwrap();
         c.set("hidden=64").unwrap();
+        c.set("target_kl=0.02").unwrap();
+        assert_eq!(c.target_kl, Some(0.02));
+        c.set("target_kl=null").unwrap();
+        assert_eq!(c.target_kl, None);
         assert_eq!((c.ent_coef, c.anneal_lr, c.hidden), (0.001, false, 64));
         assert_eq!(c.device, "cuda");
         let e = c.set("entropy=0.1").unwrap_err();

@@ -80,6 +80,8 @@ pub struct UpdateStats {
     /// and in the burn update (advantages, losses, backward, Adam).
     pub rollout_s: f64,
     pub learn_s: f64,
+    /// Epochs the update ran (fewer than configured when `target_kl` stopped it).
+    pub epochs_run: usize,
 }
 
 struct Actor {
@@ -414,7 +416,14 @@ impl Trainer {
         let mut order: Vec<usize> = (0..batch).collect();
         let (mut n_mb, mut clipfracs) = (0usize, 0f64);
         let device = self.device.clone();
+        let mut epoch_kl = 0.0;
         for _epoch in 0..cfg.epochs {
+            // CleanRL's early stop: the last minibatch's KL estimate ended an epoch above the
+            // target, so the policy has moved far enough for this rollout.
+            if cfg.target_kl.is_some_and(|t| epoch_kl > t) {
+                break;
+            }
+            stats.epochs_run += 1;
             for i in (1..order.len()).rev() {
                 let j = self.rng.below(i as u64 + 1) as usize;
                 order.swap(i, j);
@@ -468,7 +477,9 @@ impl Trainer {
                 {
                     let r = ratio.clone().detach();
                     let lr_d = log_ratio.clone().detach();
-                    stats.approx_kl += scalar(((r.clone() - 1.0) - lr_d).mean());
+                    let kl = scalar(((r.clone() - 1.0) - lr_d).mean());
+                    stats.approx_kl += kl;
+                    epoch_kl = kl;
                     clipfracs += scalar((r - 1.0).abs().greater_elem(cfg.clip_coef).float().mean());
                 }
                 let pg1 = -adv_t.clone() * ratio.clone();

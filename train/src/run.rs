@@ -137,6 +137,7 @@ pub fn train(
             ("charts/SPS", s.steps_per_s),
             ("perf/rollout_s", s.rollout_s),
             ("perf/learn_s", s.learn_s),
+            ("losses/epochs_run", s.epochs_run as f64),
             ("charts/learning_rate", s.learning_rate),
             ("losses/policy_loss", s.policy_loss),
             ("losses/value_loss", s.value_loss),

@@ -291,3 +291,17 @@ memory_gb = 0
         "routed {fast} of {total} jobs to the fast node"
     );
 }
+
+#[test]
+fn target_kl_stops_an_update_after_the_first_epoch() {
+    let sc = scenario("park");
+    let mut cfg = tiny("park");
+    cfg.epochs = 4;
+    let mut free = Trainer::new(cfg.clone(), sc.clone()).unwrap();
+    assert_eq!(free.update().unwrap().epochs_run, 4);
+    // Any policy change exceeds a target this small, so only the first epoch runs.
+    cfg.target_kl = Some(1e-12);
+    let mut stopped = Trainer::new(cfg, sc).unwrap();
+    let s = stopped.update().unwrap();
+    assert_eq!(s.epochs_run, 1, "approx_kl {}", s.approx_kl);
+}
