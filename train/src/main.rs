@@ -38,9 +38,10 @@ enum Command {
         #[arg(long)]
         int8: bool,
     },
-    /// Measure end-to-end training speed: PPO updates with the default settings, no logging or
-    /// checkpoints; prints per-update and median env steps per second, and how an update's
-    /// time splits between the rollout and the burn update.
+    /// Measure end-to-end training speed: PPO updates with the default settings but every epoch
+    /// run (no KL early stop), no logging or checkpoints; prints per-update and median env
+    /// steps per second, and how an update's time splits between the rollout and the burn
+    /// update.
     Bench {
         #[arg(long, default_value = "env/scenarios/haca-small.toml")]
         scenario: String,
@@ -107,6 +108,9 @@ fn bench(scenario: String, updates: usize, envs: Option<usize>, device: String) 
     let mut cfg = TrainConfig {
         scenario,
         device,
+        // Every epoch of every update: a fixed amount of work per update, so that figures
+        // compare across runs and with other implementations.
+        target_kl: None,
         ..Default::default()
     };
     if let Some(e) = envs {
@@ -116,10 +120,12 @@ fn bench(scenario: String, updates: usize, envs: Option<usize>, device: String) 
     let mut trainer = haca_train::Trainer::new(cfg.clone(), sc.clone()).map_err(|e| anyhow!(e))?;
     trainer.update().map_err(|e| anyhow!(e))?;
     println!(
-        "{}: {} envs x {} steps per update, {} threads",
+        "{}: {} envs x {} steps per update, {} epochs of {} minibatches (no KL early stop), {} threads",
         sc.name,
         cfg.envs,
         cfg.steps_per_rollout,
+        cfg.epochs,
+        cfg.minibatches,
         rayon::current_num_threads()
     );
     let (mut sps, mut rollout, mut learn) = (vec![], vec![], vec![]);
