@@ -16,6 +16,17 @@ fn out_dir(tag: &str) -> PathBuf {
     d
 }
 
+/// Runs and expects success (the stderr in the message if not); returns the output.
+fn succeeds(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs and expects failure with a single-line `error: ...` naming `needle`.
 fn fails_with(args: &[&str], needle: &str) {
     let out = bin().args(args).output().unwrap();
@@ -69,28 +80,23 @@ fn compare_writes_table_json_csv_and_plots() {
     let json = dir.join("r.json");
     let csv = dir.join("r.csv");
     let plots = dir.join("plots");
-    let out = bin()
-        .args([
-            "compare",
-            "--scenario",
-            "env/scenarios/park.toml",
-            "--routers",
-            "random,sed,pooled",
-            "--episodes",
-            "3",
-        ])
-        .arg("--json")
-        .arg(&json)
-        .arg("--csv")
-        .arg(&csv)
-        .arg("--plots")
-        .arg(&plots)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        bin()
+            .args([
+                "compare",
+                "--scenario",
+                "env/scenarios/park.toml",
+                "--routers",
+                "random,sed,pooled",
+                "--episodes",
+                "3",
+            ])
+            .arg("--json")
+            .arg(&json)
+            .arg("--csv")
+            .arg(&csv)
+            .arg("--plots")
+            .arg(&plots),
     );
     let table = String::from_utf8_lossy(&out.stdout);
     for needle in [
@@ -127,56 +133,46 @@ fn compare_writes_table_json_csv_and_plots() {
 #[test]
 fn sweep_capacity_and_bench_run_on_a_tiny_budget() {
     let dir = out_dir("sweep");
-    let out = bin()
-        .args([
-            "sweep",
-            "--scenario",
-            "env/scenarios/park.toml",
-            "--routers",
-            "jsq,sed",
-            "--load",
-            "0.5:0.7:0.1",
-            "--episodes",
-            "2",
-        ])
-        .arg("--json")
-        .arg(dir.join("s.json"))
-        .arg("--plots")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        bin()
+            .args([
+                "sweep",
+                "--scenario",
+                "env/scenarios/park.toml",
+                "--routers",
+                "jsq,sed",
+                "--load",
+                "0.5:0.7:0.1",
+                "--episodes",
+                "2",
+            ])
+            .arg("--json")
+            .arg(dir.join("s.json"))
+            .arg("--plots")
+            .arg(&dir),
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("s.json")).unwrap()).unwrap();
     assert_eq!(doc["loads"].as_array().unwrap().len(), 3);
     assert!(dir.join("sweep_mean_latency_s.png").exists());
 
-    let out = bin()
-        .args([
-            "capacity",
-            "--scenario",
-            "env/scenarios/haca-small.toml",
-            "--routers",
-            "sed,random",
-            "--slo-p99",
-            "120",
-            "--episodes",
-            "2",
-        ])
-        .arg("--json")
-        .arg(dir.join("c.json"))
-        .arg("--plots")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        bin()
+            .args([
+                "capacity",
+                "--scenario",
+                "env/scenarios/haca-small.toml",
+                "--routers",
+                "sed,random",
+                "--slo-p99",
+                "120",
+                "--episodes",
+                "2",
+            ])
+            .arg("--json")
+            .arg(dir.join("c.json"))
+            .arg("--plots")
+            .arg(&dir),
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("c.json")).unwrap()).unwrap();
@@ -187,27 +183,22 @@ fn sweep_capacity_and_bench_run_on_a_tiny_budget() {
     assert!(nodes(1).is_none_or(|r| r > sed), "{doc}");
     assert!(dir.join("capacity.svg").exists());
 
-    let out = bin()
-        .args([
-            "bench",
-            "env",
-            "--scenario",
-            "env/scenarios/park.toml",
-            "--decisions",
-            "20000",
-            "--repetitions",
-            "1",
-            "--threads",
-            "2",
-        ])
-        .arg("--json")
-        .arg(dir.join("b.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        bin()
+            .args([
+                "bench",
+                "env",
+                "--scenario",
+                "env/scenarios/park.toml",
+                "--decisions",
+                "20000",
+                "--repetitions",
+                "1",
+                "--threads",
+                "2",
+            ])
+            .arg("--json")
+            .arg(dir.join("b.json")),
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("b.json")).unwrap()).unwrap();
@@ -223,26 +214,21 @@ fn compare_takes_exported_policies() {
         .save(&path)
         .unwrap();
     let json = dir.join("p.json");
-    let out = bin()
-        .args([
-            "compare",
-            "--scenario",
-            "env/scenarios/haca-small.toml",
-            "--routers",
-            "sed",
-            "--episodes",
-            "2",
-        ])
-        .arg("--policy")
-        .arg(&path)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        bin()
+            .args([
+                "compare",
+                "--scenario",
+                "env/scenarios/haca-small.toml",
+                "--routers",
+                "sed",
+                "--episodes",
+                "2",
+            ])
+            .arg("--policy")
+            .arg(&path)
+            .arg("--json")
+            .arg(&json),
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -275,35 +261,27 @@ fn compare_takes_exported_policies() {
     );
 
     // --sample adds the same policy sampling from its softmax, seeded per episode.
-    let sampled = |extra: &[&str]| {
-        bin()
-            .args([
-                "compare",
-                "--scenario",
-                "env/scenarios/park.toml",
-                "--routers",
-                "sed",
-                "--episodes",
-                "2",
-            ])
-            .arg("--policy")
-            .arg(&path)
-            .args(extra)
-            .output()
-            .unwrap()
+    let sampled = || {
+        succeeds(
+            bin()
+                .args([
+                    "compare",
+                    "--scenario",
+                    "env/scenarios/park.toml",
+                    "--routers",
+                    "sed",
+                    "--episodes",
+                    "2",
+                    "--sample",
+                    "1",
+                ])
+                .arg("--policy")
+                .arg(&path),
+        )
     };
-    let out = sampled(&["--sample", "1"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = String::from_utf8_lossy(&sampled().stdout).into_owned();
     assert!(text.contains("\npolicy:rand~sample "), "{text}");
-    assert_eq!(
-        text,
-        String::from_utf8_lossy(&sampled(&["--sample", "1"]).stdout)
-    );
+    assert_eq!(text, String::from_utf8_lossy(&sampled().stdout));
     fails_with(
         &[
             "compare",
@@ -332,27 +310,19 @@ fn compare_takes_exported_policies() {
 
 #[test]
 fn compare_runs_on_a_rescaled_network() {
-    let out = bin()
-        .args([
-            "compare",
-            "--scenario",
-            "env/scenarios/haca-small.toml",
-            "--routers",
-            "sed",
-            "--episodes",
-            "1",
-            "--node-scale",
-            "2",
-            "--load",
-            "0.6",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(bin().args([
+        "compare",
+        "--scenario",
+        "env/scenarios/haca-small.toml",
+        "--routers",
+        "sed",
+        "--episodes",
+        "1",
+        "--node-scale",
+        "2",
+        "--load",
+        "0.6",
+    ]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("(24 nodes, offered load 0.60)"), "{text}");
 }

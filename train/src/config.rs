@@ -33,10 +33,12 @@ pub struct TrainConfig {
     pub max_grad_norm: f64,
     /// Stop an update's epochs early once the approximate KL between the rollout's policy and
     /// the updated one exceeds this (CleanRL's `target_kl`). `null`: always run every epoch.
-    /// Default 0.002, about 3x the median KL of an update on haca-small: without it, every run
-    /// there drifted in its second half from a `sed`-like policy to an `affinity`-like one with
-    /// 5-10x the latency; with it, two seeds' last policies were at 12.1 and 9.7 s instead of
-    /// 49-70 s, and their best ones beat `sed` on latency and stranded idle (200 test episodes).
+    /// Default 0.002, about 7x the median and 2x the 90th percentile of an update's KL in a
+    /// haca-small run without it (2.9e-4 and 1.1e-3). Measured on haca-small (lr 5e-4, 6 M
+    /// steps, 200 test episodes): seed 1 without it drifted from a `sed`-like policy to an
+    /// `affinity`-like one (last policy 50.0 s), with it its last policy is at 12.1 s; seed 2
+    /// did not drift either way (8.1 s without, 9.7 s with); with it the best policies of both
+    /// seeds beat `sed` on latency and stranded idle, without it only seed 1's did.
     /// Runs saved before this field existed read it as `null`.
     #[serde(default)]
     pub target_kl: Option<f64>,
@@ -91,6 +93,16 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The network this config trains (a checkpoint's model is rebuilt from it on resume).
+    pub fn architecture(&self) -> haca_policy::Architecture {
+        haca_policy::Architecture {
+            hidden: self.hidden,
+            layers: self.layers,
+            value_layers: 1,
+            activation: haca_policy::Activation::Relu,
+        }
+    }
+
     pub fn batch_size(&self) -> usize {
         self.envs * self.steps_per_rollout
     }

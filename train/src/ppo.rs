@@ -14,7 +14,7 @@ use haca_env::{AutoresetMode, EpisodeMetrics, Scenario, VecEnv};
 use haca_policy::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 use haca_policy::model::{softmax, Scratch};
 use haca_policy::rng::derive_seed;
-use haca_policy::{Activation, Architecture, Policy, PolicyInfo, Rng};
+use haca_policy::{Policy, PolicyInfo, Rng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -175,13 +175,7 @@ impl Trainer {
     pub fn new(cfg: TrainConfig, scenario: Arc<Scenario>) -> Result<Trainer, String> {
         cfg.validate()?;
         let device = device(&cfg.device)?;
-        let arch = Architecture {
-            hidden: cfg.hidden,
-            layers: cfg.layers,
-            value_layers: 1,
-            activation: Activation::Relu,
-        };
-        let net = Net::new(arch, derive_seed(cfg.seed, 1), &device);
+        let net = Net::new(cfg.architecture(), derive_seed(cfg.seed, 1), &device);
         let optim = AdamConfig::new().with_epsilon(1e-5).init();
         let state = TrainState {
             update: 0,
@@ -589,13 +583,7 @@ impl Trainer {
         let state: TrainState = serde_json::from_str(&read("state.json")?)
             .map_err(|e| format!("{}: {e}", ck.join("state.json").display()))?;
         let device = device(&cfg.device)?;
-        let arch = Architecture {
-            hidden: cfg.hidden,
-            layers: cfg.layers,
-            value_layers: 1,
-            activation: Activation::Relu,
-        };
-        let net = Net::new(arch, 0, &device).load_file(ck.join("model.bpk"));
+        let net = Net::new(cfg.architecture(), 0, &device).load_file(ck.join("model.bpk"));
         let optim = AdamConfig::new()
             .with_epsilon(1e-5)
             .init()
