@@ -133,7 +133,7 @@ fn compare_writes_table_json_csv_and_plots() {
 #[test]
 fn sweep_capacity_and_bench_run_on_a_tiny_budget() {
     let dir = out_dir("sweep");
-    let out = succeeds(
+    succeeds(
         bin()
             .args([
                 "sweep",
@@ -156,7 +156,7 @@ fn sweep_capacity_and_bench_run_on_a_tiny_budget() {
     assert_eq!(doc["loads"].as_array().unwrap().len(), 3);
     assert!(dir.join("sweep_mean_latency_s.png").exists());
 
-    let out = succeeds(
+    succeeds(
         bin()
             .args([
                 "capacity",
@@ -183,7 +183,7 @@ fn sweep_capacity_and_bench_run_on_a_tiny_budget() {
     assert!(nodes(1).is_none_or(|r| r > sed), "{doc}");
     assert!(dir.join("capacity.svg").exists());
 
-    let out = succeeds(
+    succeeds(
         bin()
             .args([
                 "bench",
