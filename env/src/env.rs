@@ -70,6 +70,37 @@ pub struct Env {
     sim: Sim,
     info: Info,
     state: State,
+    /// The actions of the current episode, so that [`Env::snapshot`] can describe the state as
+    /// (episode seed, actions) and [`Env::restore`] rebuild it by replay.
+    actions: Vec<u32>,
+}
+
+/// Everything that determines an env's state: the seed stream, the current episode's seed and
+/// the actions taken in it. The simulator is deterministic, so replaying the episode with these
+/// actions rebuilds the state exactly (a trainer's checkpoint keeps these instead of the
+/// simulator's internals).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct EnvSnapshot {
+    /// The stream of episode seeds, after drawing the current episode's.
+    pub stream: [u64; 4],
+    pub episode_seed: u64,
+    pub episode: u64,
+    pub actions: Vec<u32>,
+    /// The episode has ended and no reset followed yet.
+    pub over: bool,
+    /// The env was never reset.
+    pub new: bool,
+}
+
+/// [`Env::restore`] could not rebuild a snapshot: it does not belong to this scenario.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the snapshot does not replay on this scenario: {0}; was it saved with another scenario?")]
+pub struct RestoreError(String);
+
+impl RestoreError {
+    pub(crate) fn new(detail: String) -> RestoreError {
+        RestoreError(detail)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +116,7 @@ impl Env {
             sim: Sim::new(scenario),
             info: Info::default(),
             state: State::New,
+            actions: Vec::new(),
         }
     }
 
@@ -131,6 +163,7 @@ impl Env {
             Outcome::Decision,
             "validation guarantees a first job"
         );
+        self.actions.clear();
         self.sim.take_reward();
         self.state = State::Running;
         self.info = Info {
@@ -192,6 +225,7 @@ impl Env {
             return Err(EnvError::Masked { action });
         }
         self.sim.dispatch(action);
+        self.actions.push(action as u32);
         let outcome = self.sim.run();
         let reward = self.sim.take_reward();
         let over = outcome == Outcome::Done;
@@ -211,6 +245,47 @@ impl Env {
             truncated: over && !drain,
             info: &self.info,
         })
+    }
+
+    /// The state as (seed stream, episode seed, actions): see [`EnvSnapshot`].
+    pub fn snapshot(&self) -> EnvSnapshot {
+        EnvSnapshot {
+            stream: self.sim.stream_state(),
+            episode_seed: self.info.episode_seed,
+            episode: self.info.episode,
+            actions: self.actions.clone(),
+            over: self.state == State::Over,
+            new: self.state == State::New,
+        }
+    }
+
+    /// Rebuilds the state a [`Env::snapshot`] describes, by replaying its episode with its
+    /// actions. The env's observation, info and seed stream are then those of the snapshot.
+    pub fn restore(&mut self, snap: &EnvSnapshot) -> Result<(), RestoreError> {
+        if snap.new {
+            *self = Env::new(self.sim.base.clone());
+            self.sim.set_stream_state(snap.stream);
+            return Ok(());
+        }
+        self.state = State::New;
+        self.replay(snap.episode_seed);
+        for (i, &a) in snap.actions.iter().enumerate() {
+            let step = self
+                .step(a as usize)
+                .map_err(|e| RestoreError::new(format!("action {i} ({a}): {e}")))?;
+            if step.done() != (i + 1 == snap.actions.len() && snap.over) {
+                return Err(RestoreError::new(format!(
+                    "the episode ends at action {i} of {}",
+                    snap.actions.len()
+                )));
+            }
+        }
+        if snap.over && snap.actions.is_empty() {
+            return Err(RestoreError::new("an ended episode without actions".into()));
+        }
+        self.info.episode = snap.episode;
+        self.sim.set_stream_state(snap.stream);
+        Ok(())
     }
 
     /// The current observation.

@@ -22,9 +22,24 @@ mod sim;
 mod trace;
 mod vec_env;
 
+/// The sub-streams of an episode seed: `derive_seed(episode_seed, index)` for each. The
+/// trainer's own streams (`haca_train::seeds`) derive from the run's seed, a different base.
+pub mod streams {
+    /// Arrivals, sizes, models, estimates.
+    pub const JOBS: u64 = 1;
+    /// Node failures and repairs.
+    pub const CHURN: u64 = 2;
+    /// A randomized scenario's network and load.
+    pub const RANDOMIZE: u64 = 3;
+    /// Tie-breaking of heuristic routers in `run_episode`.
+    pub const ROUTER_TIES: u64 = 0x524F_5554;
+    /// Every index, for collision tests.
+    pub const ALL: [u64; 4] = [JOBS, CHURN, RANDOMIZE, ROUTER_TIES];
+}
+
 pub use check::{check_env, CheckError, CheckReport};
 pub use dist::Dist;
-pub use env::{Env, EnvError, Info, Step};
+pub use env::{Env, EnvError, EnvSnapshot, Info, RestoreError, Step};
 pub use metrics::{gini, percentile, percentile_sorted, EpisodeMetrics};
 pub use rollout::{router_seed, run_episode, RolloutError};
 pub use scenario::{

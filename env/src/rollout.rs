@@ -18,7 +18,7 @@ pub struct RolloutError {
 /// The seed a router is reset with for an episode: derived from the episode's seed, so a
 /// stochastic router is reproducible and independent of the workload's stream.
 pub fn router_seed(episode_seed: u64) -> u64 {
-    derive_seed(episode_seed, 0x524F_5554)
+    derive_seed(episode_seed, crate::streams::ROUTER_TIES)
 }
 
 /// Runs one full episode of `router` on `env` and returns its metrics. `seed` is passed to

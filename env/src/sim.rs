@@ -438,6 +438,15 @@ impl Sim {
         self.seed_rng = Rng::new(seed);
     }
 
+    /// The raw state of the stream of episode seeds.
+    pub fn stream_state(&self) -> [u64; 4] {
+        self.seed_rng.state()
+    }
+
+    pub fn set_stream_state(&mut self, state: [u64; 4]) {
+        self.seed_rng = Rng::from_state(state);
+    }
+
     /// Starts a new episode and runs to the first decision. Its workload is drawn from
     /// `episode_seed`, or from the next seed of the stream when `None`.
     pub fn begin_episode(&mut self, episode_seed: Option<u64>) -> Outcome {
@@ -445,7 +454,9 @@ impl Sim {
         if self.base.randomize.is_some() {
             // A new network: rebuild everything sized by it. This allocates, once per episode,
             // which is small next to the thousands of decisions an episode holds.
-            let variant = self.base.episode_variant(derive_seed(episode_seed, 3));
+            let variant = self
+                .base
+                .episode_variant(derive_seed(episode_seed, crate::streams::RANDOMIZE));
             let mut fresh = Sim::new(Arc::new(variant));
             fresh.base = self.base.clone();
             fresh.seed_rng = self.seed_rng.clone();
@@ -454,8 +465,8 @@ impl Sim {
             *self = fresh;
         }
         self.episode_seed = episode_seed;
-        self.job_rng = Rng::new(derive_seed(episode_seed, 1));
-        self.churn_rng = Rng::new(derive_seed(episode_seed, 2));
+        self.job_rng = Rng::new(derive_seed(episode_seed, crate::streams::JOBS));
+        self.churn_rng = Rng::new(derive_seed(episode_seed, crate::streams::CHURN));
         self.normals = Normals::default();
         let sc = self.sc.clone();
 

@@ -7,7 +7,7 @@ use haca_policy::rng::derive_seed;
 use haca_policy::ClusterView;
 use rayon::prelude::*;
 
-use crate::env::{Env, EnvError};
+use crate::env::{Env, EnvError, EnvSnapshot, RestoreError};
 use crate::metrics::EpisodeMetrics;
 use crate::scenario::Scenario;
 
@@ -58,6 +58,15 @@ pub struct VecEnv {
     pub truncated: Vec<bool>,
     /// Metrics of episodes that ended in the last step (`None` for the others).
     pub final_metrics: Vec<Option<EpisodeMetrics>>,
+    /// In `SameStep` mode, the final observation of an env whose episode was truncated in the
+    /// last step (a value bootstrap needs it; a terminated episode's has no decision to
+    /// encode), laid out as `node_obs`, `job_obs`, `global_obs` and `mask`. With no job
+    /// waiting, its mask marks every node of the episode's network, so a policy's pooled
+    /// context reads the whole network. Valid where `truncated[e]`.
+    pub final_node_obs: Vec<f32>,
+    pub final_job_obs: Vec<f32>,
+    pub final_global_obs: Vec<f32>,
+    pub final_mask: Vec<bool>,
     /// Envs to reset at their next step (NextStep) or that are ended (Disabled).
     pending_reset: Vec<bool>,
 }
@@ -86,6 +95,10 @@ impl VecEnv {
             terminated: vec![false; num_envs],
             truncated: vec![false; num_envs],
             final_metrics: vec![None; num_envs],
+            final_node_obs: vec![0.0; num_envs * max_nodes * NODE_FEATURES],
+            final_job_obs: vec![0.0; num_envs * JOB_FEATURES],
+            final_global_obs: vec![0.0; num_envs * GLOBAL_FEATURES],
+            final_mask: vec![false; num_envs * max_nodes],
             pending_reset: vec![false; num_envs],
         }
     }
@@ -113,6 +126,15 @@ impl VecEnv {
 
     /// Resets every env; env `e` gets seed `derive_seed(seed, e)`.
     pub fn reset(&mut self, seed: u64) {
+        self.reset_groups(seed, 1);
+    }
+
+    /// Resets every env in groups of `group` consecutive envs that share a seed stream
+    /// (`derive_seed(seed, e / group)`): the envs of a group see the same workloads, episode
+    /// after episode, as long as their episodes end together (common random numbers inside a
+    /// batch, for input-dependent baselines).
+    pub fn reset_groups(&mut self, seed: u64, group: usize) {
+        let group = group.max(1);
         let mn = self.max_nodes;
         (
             self.envs.par_iter_mut(),
@@ -124,7 +146,7 @@ impl VecEnv {
             .into_par_iter()
             .enumerate()
             .for_each(|(e, (env, nodes, job, global, mask))| {
-                let (view, _) = env.reset(Some(derive_seed(seed, e as u64)));
+                let (view, _) = env.reset(Some(derive_seed(seed, (e / group) as u64)));
                 features::encode(view, nodes, job, global, mask);
             });
         self.rewards.fill(0.0);
@@ -132,6 +154,49 @@ impl VecEnv {
         self.truncated.fill(false);
         self.final_metrics.fill(None);
         self.pending_reset.fill(false);
+    }
+
+    /// Every env's state as (seed stream, episode seed, actions), and which wait for a reset
+    /// (NextStep, Disabled): with [`VecEnv::restore`], a checkpoint of the envs.
+    pub fn snapshot(&self) -> (Vec<EnvSnapshot>, Vec<bool>) {
+        (
+            self.envs.iter().map(Env::snapshot).collect(),
+            self.pending_reset.clone(),
+        )
+    }
+
+    /// Rebuilds every env from a [`VecEnv::snapshot`] (by replay) and re-encodes the buffers.
+    /// Rewards, flags and final metrics read as after a reset.
+    pub fn restore(&mut self, envs: &[EnvSnapshot], pending: &[bool]) -> Result<(), RestoreError> {
+        if envs.len() != self.envs.len() || pending.len() != self.envs.len() {
+            return Err(RestoreError::new(format!(
+                "it holds {} envs, this vector {}",
+                envs.len(),
+                self.envs.len()
+            )));
+        }
+        let mn = self.max_nodes;
+        (
+            self.envs.par_iter_mut(),
+            envs.par_iter(),
+            self.node_obs.par_chunks_mut(mn * NODE_FEATURES),
+            self.job_obs.par_chunks_mut(JOB_FEATURES),
+            self.global_obs.par_chunks_mut(GLOBAL_FEATURES),
+            self.mask.par_chunks_mut(mn),
+        )
+            .into_par_iter()
+            .map(|(env, snap, nodes, job, global, mask)| {
+                env.restore(snap)?;
+                features::encode(env.obs(), nodes, job, global, mask);
+                Ok(())
+            })
+            .collect::<Result<Vec<()>, RestoreError>>()?;
+        self.rewards.fill(0.0);
+        self.terminated.fill(false);
+        self.truncated.fill(false);
+        self.final_metrics.fill(None);
+        self.pending_reset.copy_from_slice(pending);
+        Ok(())
     }
 
     /// Steps every env with its action (`actions[e]` is a node index of env `e`) in parallel
@@ -156,6 +221,13 @@ impl VecEnv {
             self.truncated.par_iter_mut(),
             self.final_metrics.par_iter_mut(),
             self.pending_reset.par_iter_mut(),
+            (
+                self.final_node_obs.par_chunks_mut(mn * NODE_FEATURES),
+                self.final_job_obs.par_chunks_mut(JOB_FEATURES),
+                self.final_global_obs.par_chunks_mut(GLOBAL_FEATURES),
+                self.final_mask.par_chunks_mut(mn),
+            )
+                .into_par_iter(),
         )
             .into_par_iter()
             .with_min_len(min_len)
@@ -163,7 +235,20 @@ impl VecEnv {
             .filter_map(
                 |(
                     e,
-                    (env, &action, nodes, job, global, mask, reward, term, trunc, fin, pending),
+                    (
+                        env,
+                        &action,
+                        nodes,
+                        job,
+                        global,
+                        mask,
+                        reward,
+                        term,
+                        trunc,
+                        fin,
+                        pending,
+                        (f_nodes, f_job, f_global, f_mask),
+                    ),
                 )| {
                     *fin = None;
                     if *pending {
@@ -187,6 +272,13 @@ impl VecEnv {
                     let done = step.done();
                     *fin = step.info.metrics;
                     if done && mode == AutoresetMode::SameStep {
+                        if step.truncated {
+                            let real = step.info.nodes.min(f_mask.len());
+                            features::encode(step.obs, f_nodes, f_job, f_global, f_mask);
+                            if !f_mask.iter().any(|&m| m) {
+                                f_mask[..real].fill(true);
+                            }
+                        }
                         env.reset(None);
                     } else if done {
                         *pending = true;

@@ -59,6 +59,40 @@ pub struct TrainConfig {
     pub eval_episodes: usize,
     /// `cpu` (burn's flex backend) or `cuda` (needs the `cuda` feature).
     pub device: String,
+    /// Warm start: clone this heuristic router (actor and critic) before PPO; `null`: start
+    /// from random weights.
+    #[serde(default)]
+    pub init_from: Option<String>,
+    /// Teacher decisions collected per cloning round (over all envs).
+    #[serde(default = "default_bc_steps")]
+    pub bc_steps: u64,
+    /// Cloning rounds: 1 is plain behaviour cloning; later rounds roll out the clone and label
+    /// its states with the teacher's choices (DAgger).
+    #[serde(default = "one")]
+    pub bc_rounds: usize,
+    /// Passes over the cloning data per round.
+    #[serde(default = "default_bc_epochs")]
+    pub bc_epochs: usize,
+    #[serde(default = "default_bc_lr")]
+    pub bc_learning_rate: f64,
+    /// Input-dependent baseline: envs run in groups of this many that replay the same arrivals,
+    /// and each env's advantage is taken against the others' in its group at the same decision
+    /// (Mao et al. 2019). 1: off. Must divide `envs`.
+    #[serde(default = "one")]
+    pub input_groups: usize,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_bc_steps() -> u64 {
+    65_536
+}
+fn default_bc_epochs() -> usize {
+    8
+}
+fn default_bc_lr() -> f64 {
+    1e-3
 }
 
 impl Default for TrainConfig {
@@ -88,6 +122,12 @@ impl Default for TrainConfig {
             eval_every: 20,
             eval_episodes: 32,
             device: "cpu".into(),
+            init_from: None,
+            bc_steps: default_bc_steps(),
+            bc_rounds: 1,
+            bc_epochs: default_bc_epochs(),
+            bc_learning_rate: default_bc_lr(),
+            input_groups: 1,
         }
     }
 }
@@ -145,7 +185,17 @@ impl TrainConfig {
 
     /// Rejects settings that cannot run, naming the field.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, bool); 14] = [
+        let checks: [(&str, bool); 18] = [
+            (
+                "input_groups",
+                self.input_groups >= 1 && self.envs % self.input_groups.max(1) == 0,
+            ),
+            ("bc_rounds", self.bc_rounds >= 1),
+            ("bc_epochs", self.bc_epochs >= 1),
+            (
+                "bc_learning_rate",
+                self.bc_learning_rate > 0.0 && self.bc_learning_rate.is_finite(),
+            ),
             ("envs", self.envs >= 1),
             ("steps_per_rollout", self.steps_per_rollout >= 1),
             (
@@ -179,8 +229,11 @@ impl TrainConfig {
                 self.target_kl.is_none_or(|t| t > 0.0 && t.is_finite()),
             ),
         ];
-        match checks.iter().find(|(_, ok)| !ok) {
-            Some((name, _)) => Err(format!("config field `{name}` is out of range")),
+        if let Some((name, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(format!("config field `{name}` is out of range"));
+        }
+        match &self.init_from {
+            Some(t) => crate::clone::check_teacher(t),
             None => Ok(()),
         }
     }

@@ -7,10 +7,14 @@
 //!   with global gradient-norm clipping, checkpoints that resume bit-identically.
 //! - [`run`]: the command-line run loop (TensorBoard, progress, evaluation, export).
 
+pub mod advantage;
+pub mod clone;
 mod config;
 pub mod model;
 mod ppo;
 pub mod run;
+pub mod seeds;
+pub mod verdict;
 
 pub use config::TrainConfig;
 pub use ppo::{device, RunningStat, TrainState, Trainer, UpdateStats};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use haca_train::run::{evaluate, train, RunDir, INTERRUPTED};
+use haca_train::run::{train, verdict, RunDir, RunOptions, INTERRUPTED};
 use haca_train::TrainConfig;
 
 #[derive(Parser)]
@@ -72,9 +72,17 @@ struct TrainArgs {
     /// Run folder (default: runs/<scenario>-seed<seed>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the run in this folder from its last checkpoint.
-    #[arg(long, conflicts_with_all = ["out", "scenario", "set"])]
+    /// Continue the run in this folder from its last checkpoint. Its saved config holds; only
+    /// `--total-steps` may be given with it (to extend the run).
+    #[arg(long, conflicts_with_all = ["out", "scenario", "set", "envs", "seed", "steps_per_rollout", "learning_rate", "device", "init_from"])]
     resume: Option<PathBuf>,
+    /// Warm start: clone this heuristic router (e.g. sed) before PPO, or `none` for random
+    /// weights (default: the config's `init_from`).
+    #[arg(long)]
+    init_from: Option<String>,
+    /// Exit with status 3 when the verdict is not a win (for scripts).
+    #[arg(long)]
+    require_win: bool,
     /// cpu (burn's flex backend) or cuda (build with --features cuda).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -83,8 +91,8 @@ struct TrainArgs {
     steps_per_rollout: Option<usize>,
     #[arg(long)]
     learning_rate: Option<f64>,
-    /// Episodes of the final comparison against the heuristics.
-    #[arg(long, default_value_t = 32)]
+    /// Episodes of the final comparison (the verdict) against the heuristics.
+    #[arg(long, default_value_t = 64)]
     eval_episodes: usize,
     /// Any other setting of the run's config.json, as key=value (repeatable), e.g.
     /// `--set ent_coef=0.001 --set hidden=64`.
@@ -92,10 +100,25 @@ struct TrainArgs {
     set: Vec<String>,
 }
 
+/// An error that is only an exit status (its message was printed already).
+#[derive(Debug)]
+struct ExitStatus(u8);
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitStatus {}
+
 fn main() -> ExitCode {
     haca_train::tune_allocator();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<ExitStatus>().is_some() => {
+            ExitCode::from(e.downcast_ref::<ExitStatus>().map_or(1, |s| s.0))
+        }
         Err(e) => {
             eprintln!("error: {}", haca_eval::error_line(e.as_ref()));
             ExitCode::FAILURE
@@ -188,8 +211,14 @@ fn run(cli: Cli) -> Result<()> {
     let a = cli.train;
     ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed))
         .context("cannot install the Ctrl-C handler")?;
+    let started = std::time::Instant::now();
     let (dir, trainer) = if let Some(dir) = a.resume {
-        let t = train(TrainConfig::default(), &dir, true, true).map_err(|e| anyhow!(e))?;
+        let opts = RunOptions {
+            resume: true,
+            total_steps: a.total_steps,
+            show_progress: true,
+        };
+        let t = train(TrainConfig::default(), &dir, &opts).map_err(|e| anyhow!(e))?;
         (dir, t)
     } else {
         let mut cfg = TrainConfig {
@@ -212,6 +241,9 @@ fn run(cli: Cli) -> Result<()> {
         if let Some(v) = a.learning_rate {
             cfg.learning_rate = v;
         }
+        if let Some(v) = &a.init_from {
+            cfg.init_from = (v != "none").then(|| v.clone());
+        }
         for kv in &a.set {
             cfg.set(kv).map_err(|e| anyhow!(e))?;
         }
@@ -223,17 +255,20 @@ fn run(cli: Cli) -> Result<()> {
         let dir = a
             .out
             .unwrap_or_else(|| PathBuf::from(format!("runs/{stem}-seed{}", cfg.seed)));
-        let started = std::time::Instant::now();
-        let t = train(cfg, &dir, false, true).map_err(|e| anyhow!(e))?;
-        println!(
-            "trained {} steps in {:.1} s ({:.0} steps/s); run folder {}",
-            t.state.global_step,
-            started.elapsed().as_secs_f64(),
-            t.state.global_step as f64 / started.elapsed().as_secs_f64(),
-            dir.display()
-        );
+        let opts = RunOptions {
+            show_progress: true,
+            ..Default::default()
+        };
+        let t = train(cfg, &dir, &opts).map_err(|e| anyhow!(e))?;
         (dir, t)
     };
+    println!(
+        "trained {} steps in {:.1} s of training ({:.1} s this session); run folder {}",
+        trainer.state.global_step,
+        trainer.state.train_seconds,
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
     if INTERRUPTED.load(Ordering::Relaxed) {
         println!(
             "checkpoint saved in {}; continue with --resume {}",
@@ -242,22 +277,20 @@ fn run(cli: Cli) -> Result<()> {
         );
         return Ok(());
     }
-    let best = RunDir(dir.clone()).best();
-    let policy = haca_policy::Policy::load(&best)?;
-    let seed = haca_policy::rng::derive_seed(trainer.cfg.seed, 999);
-    let cmp = evaluate(
-        &Arc::clone(&trainer.scenario),
-        policy,
-        "policy:best",
-        "all",
-        a.eval_episodes,
-        seed,
-    )
-    .map_err(|e| anyhow!(e))?;
+    let (cmp, v) = verdict(&trainer, &dir, a.eval_episodes).map_err(|e| anyhow!(e))?;
     println!(
-        "\n{} (best policy of the run against every heuristic)\n",
+        "\n{} (best policy of the run against every heuristic; seeds no choice was made on)\n",
         trainer.scenario.name
     );
     print!("{}", cmp.table());
+    println!(
+        "\n{}\nverdict: {}",
+        RunDir(dir.clone()).best().display(),
+        v.line()
+    );
+    if a.require_win && !v.beats() {
+        eprintln!("--require-win: the policy does not beat {}", v.baseline);
+        return Err(ExitStatus(3).into());
+    }
     Ok(())
 }

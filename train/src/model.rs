@@ -5,7 +5,7 @@ use burn::module::{Module, Param};
 use burn::tensor::activation::{log_softmax, relu, tanh};
 use burn::tensor::{Device, Tensor, TensorData};
 use haca_policy::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
-use haca_policy::model::INPUT_FEATURES;
+use haca_policy::model::{INPUT_FEATURES, OBS_CLIP};
 use haca_policy::{Activation, Architecture, Policy, PolicyError, PolicyInfo, Rng};
 
 /// An affine layer. The weight is stored `[in, out]` (burn's `x.matmul(w)` convention) and
@@ -230,22 +230,29 @@ impl Net {
         let nf = NODE_FEATURES;
         // h_n = act(W_node · node_n + (W_shared · [job, global] + b))
         let w = self.embed.weight.val(); // [25, H]
-        let shared = Tensor::cat(vec![batch.job.clone(), batch.global.clone()], 1); // [B, 13]
+                                         // The runtime's input preprocessing (`haca_policy::model`, recorded in the file): every
+                                         // feature clipped to ±OBS_CLIP. Without it the update would score other inputs than the
+                                         // rollout acted on wherever a feature passes 10 (ZKML work, overload bursts).
+        let clip = |x: Tensor<2>| x.clamp(-OBS_CLIP, OBS_CLIP);
+        let shared = clip(Tensor::cat(
+            vec![batch.job.clone(), batch.global.clone()],
+            1,
+        )); // [B, 13]
         let per_decision = shared.matmul(w.clone().slice([nf..INPUT_FEATURES, 0..h]))
             + self.embed.bias.val().unsqueeze(); // [B, H]
-        let per_node = batch
-            .nodes
-            .clone()
-            .reshape([b * n, nf])
+        let per_node = clip(batch.nodes.clone().reshape([b * n, nf]))
             .matmul(w.slice([0..nf, 0..h]))
             .reshape([b, n, h]);
         let hn = self.act(per_node + per_decision.unsqueeze_dim::<3>(1)); // [B, N, H]
         let m = batch.mask.clone().unsqueeze_dim::<3>(2); // [B, N, 1]
-        let count = m.clone().sum_dim(1).clamp_min(1.0); // [B, 1, 1]
-        let mean = (hn.clone() * m.clone()).sum_dim(1) / count; // [B, 1, H]
-        let max = (hn.clone() + (m - 1.0) * 1e9).max_dim(1); // [B, 1, H]
+        let legal = m.clone().sum_dim(1); // [B, 1, 1]
+        let any = legal.clone().clamp_max(1.0); // [B, 1, 1]: 0 when no node is legal
+        let mean = (hn.clone() * m.clone()).sum_dim(1) / legal.clamp_min(1.0); // [B, 1, H]
+                                                                               // With no legal node the runtime pools a zero context; so does this.
+        let max = (hn.clone() + (m - 1.0) * 1e9).max_dim(1) * any; // [B, 1, H]
         let context = Tensor::cat(vec![mean, max], 2).reshape([b, 2 * h]); // [B, 2H]
-                                                                           // u = act(W_h · h_n + (W_ctx · context + b))
+
+        // u = act(W_h · h_n + (W_ctx · context + b))
         let w0 = self.score[0].weight.val(); // [3H, H]
         let ctx_part = context.clone().matmul(w0.clone().slice([h..3 * h, 0..h]))
             + self.score[0].bias.val().unsqueeze(); // [B, H]

@@ -1,4 +1,5 @@
 //! PPO, reading top to bottom as CleanRL's: rollout, advantages, loss, update, metrics.
+//! Advantages (GAE, reward scaling, the input-dependent baseline) are in [`crate::advantage`].
 //!
 //! Rollouts run through `haca_policy`'s allocation-free forward pass with the current weights
 //! (copied from burn after every update): acting on one observation at a time is what that
@@ -10,41 +11,19 @@ use std::sync::Arc;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use haca_env::{AutoresetMode, EpisodeMetrics, Scenario, VecEnv};
+use haca_env::{AutoresetMode, EnvSnapshot, EpisodeMetrics, Scenario, VecEnv};
 use haca_policy::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 use haca_policy::model::{softmax, Scratch};
-use haca_policy::rng::derive_seed;
 use haca_policy::{Policy, PolicyInfo, Rng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::advantage::{gae, scale_rewards, subtract_input_baseline, variance, GaeInput};
 use crate::config::TrainConfig;
 use crate::model::{log_probs, Batch, Net};
+use crate::seeds::Stream;
 
-/// Running mean and variance (parallel Welford), for reward scaling.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RunningStat {
-    pub count: f64,
-    pub mean: f64,
-    pub var: f64,
-}
-
-impl RunningStat {
-    pub fn update(&mut self, xs: &[f64]) {
-        if xs.is_empty() {
-            return;
-        }
-        let n = xs.len() as f64;
-        let mean = xs.iter().sum::<f64>() / n;
-        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-        let total = self.count + n;
-        let delta = mean - self.mean;
-        self.mean += delta * n / total;
-        self.var =
-            (self.var * self.count + var * n + delta * delta * self.count * n / total) / total;
-        self.count = total;
-    }
-}
+pub use crate::advantage::RunningStat;
 
 /// Everything besides the weights and the optimizer that a checkpoint must restore.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +40,16 @@ pub struct TrainState {
     pub episodes: u64,
     /// Best greedy evaluation so far (mean latency, seconds).
     pub best_eval: Option<f64>,
+    /// The envs' states (seed streams, episode seeds, actions so far): a resumed run rebuilds
+    /// them by replay and continues exactly where the saved one was. Empty in checkpoints of
+    /// older versions, whose envs restart.
+    #[serde(default)]
+    pub envs: Vec<EnvSnapshot>,
+    #[serde(default)]
+    pub pending: Vec<bool>,
+    /// Seconds spent training so far (warm start, updates and evaluations; all sessions).
+    #[serde(default)]
+    pub train_seconds: f64,
 }
 
 /// What one update measured (CleanRL's names in the TensorBoard log).
@@ -82,6 +71,14 @@ pub struct UpdateStats {
     pub learn_s: f64,
     /// Epochs the update ran (fewer than configured when `target_kl` stopped it).
     pub epochs_run: usize,
+    /// Approximate KL and the largest `|ratio - 1|` of the update's first minibatch, before any
+    /// step: 0 up to float error when the update scores the policy that acted.
+    pub first_kl: f64,
+    pub first_ratio_dev: f64,
+    /// Variance of the (scaled) advantages before normalization, and of the value targets.
+    pub advantage_var: f64,
+    pub return_var: f64,
+    pub value_mean: f64,
 }
 
 struct Actor {
@@ -102,7 +99,12 @@ struct Rollout {
     logprobs: Vec<f32>,
     values: Vec<f32>,
     rewards: Vec<f32>,
-    dones: Vec<f32>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    /// `V(final observation)` of a truncated episode.
+    final_values: Vec<f32>,
+    /// (episode seed, decision) of each env at each step: which envs share an input.
+    keys: Vec<(u64, u64)>,
 }
 
 /// A PPO run in memory.
@@ -114,10 +116,10 @@ pub struct Trainer {
     pub optim: ModuleOptimizer,
     pub state: TrainState,
     venv: VecEnv,
-    policy: Policy,
+    pub(crate) policy: Policy,
     actors: Vec<Actor>,
     buf: Rollout,
-    rng: Rng,
+    pub(crate) rng: Rng,
 }
 
 /// Picks the burn device for `cfg.device`, with autodiff.
@@ -165,9 +167,51 @@ impl ModuleVisitor for GradScale<'_> {
     }
 }
 
-fn scalar(t: Tensor<1>) -> f64 {
+pub(crate) fn scalar(t: Tensor<1>) -> f64 {
     let v: Vec<f32> = t.into_data().try_to_vec().expect("f32 scalar");
     v[0] as f64
+}
+
+/// One observation's slices in flat buffers laid out as the VecEnv's.
+struct ObsRef<'a> {
+    nodes: &'a [f32],
+    job: &'a [f32],
+    global: &'a [f32],
+    mask: &'a [bool],
+}
+
+impl<'a> ObsRef<'a> {
+    fn of(nodes: &'a [f32], job: &'a [f32], global: &'a [f32], mask: &'a [bool], e: usize) -> Self {
+        let n = mask.len() / (job.len() / JOB_FEATURES);
+        ObsRef {
+            nodes: &nodes[e * n * NODE_FEATURES..(e + 1) * n * NODE_FEATURES],
+            job: &job[e * JOB_FEATURES..(e + 1) * JOB_FEATURES],
+            global: &global[e * GLOBAL_FEATURES..(e + 1) * GLOBAL_FEATURES],
+            mask: &mask[e * n..(e + 1) * n],
+        }
+    }
+
+    /// Env `e`'s current observation.
+    fn current(venv: &'a VecEnv, e: usize) -> Self {
+        ObsRef::of(
+            &venv.node_obs,
+            &venv.job_obs,
+            &venv.global_obs,
+            &venv.mask,
+            e,
+        )
+    }
+
+    /// Env `e`'s final observation (valid where it was truncated in the last step).
+    fn last(venv: &'a VecEnv, e: usize) -> Self {
+        ObsRef::of(
+            &venv.final_node_obs,
+            &venv.final_job_obs,
+            &venv.final_global_obs,
+            &venv.final_mask,
+            e,
+        )
+    }
 }
 
 impl Trainer {
@@ -175,19 +219,22 @@ impl Trainer {
     pub fn new(cfg: TrainConfig, scenario: Arc<Scenario>) -> Result<Trainer, String> {
         cfg.validate()?;
         let device = device(&cfg.device)?;
-        let net = Net::new(cfg.architecture(), derive_seed(cfg.seed, 1), &device);
+        let net = Net::new(cfg.architecture(), Stream::Init.seed(cfg.seed), &device);
         let optim = AdamConfig::new().with_epsilon(1e-5).init();
         let state = TrainState {
             update: 0,
             global_step: 0,
-            rng: Rng::new(derive_seed(cfg.seed, 2)).state(),
+            rng: Rng::new(Stream::Minibatch.seed(cfg.seed)).state(),
             actor_rngs: (0..cfg.envs)
-                .map(|e| Rng::new(derive_seed(cfg.seed, 100 + e as u64)).state())
+                .map(|e| Rng::new(Stream::Actors.member(cfg.seed, e as u64)).state())
                 .collect(),
             return_stat: RunningStat::default(),
             returns: vec![0.0; cfg.envs],
             episodes: 0,
             best_eval: None,
+            envs: Vec::new(),
+            pending: Vec::new(),
+            train_seconds: 0.0,
         };
         Trainer::assemble(cfg, scenario, device, net, optim, state)
     }
@@ -202,10 +249,13 @@ impl Trainer {
         state: TrainState,
     ) -> Result<Trainer, String> {
         let mut venv = VecEnv::new(scenario.clone(), cfg.envs, AutoresetMode::SameStep);
-        // Envs restart at every checkpoint boundary (seeded by the update number), so a resumed
-        // run continues exactly as an uninterrupted one; the cut episodes are bootstrapped like
-        // any truncation.
-        venv.reset(derive_seed(cfg.seed, 1_000_000 + state.update as u64));
+        if state.envs.is_empty() {
+            // A fresh run (or a checkpoint from before env snapshots: its envs restart).
+            venv.reset_groups(Stream::Envs.seed(cfg.seed), cfg.input_groups);
+        } else {
+            venv.restore(&state.envs, &state.pending)
+                .map_err(|e| format!("the checkpoint's envs: {e}"))?;
+        }
         let policy = net
             .to_policy(PolicyInfo::default())
             .map_err(|e| e.to_string())?;
@@ -246,36 +296,34 @@ impl Trainer {
                 scenario: self.scenario.name.clone(),
                 training_steps: self.state.global_step,
                 evaluation,
+                ..PolicyInfo::default()
             })
             .map_err(|e| e.to_string())
     }
 
-    fn refresh_policy(&mut self) -> Result<(), String> {
+    pub(crate) fn refresh_policy(&mut self) -> Result<(), String> {
         self.policy = self.export("{}".into())?;
         Ok(())
     }
 
-    /// Runs the runtime forward pass on env `e`'s current observation into `actor.logits`;
-    /// returns the value.
-    fn score(policy: &Policy, venv: &VecEnv, e: usize, actor: &mut Actor) -> f32 {
-        let n = venv.max_nodes();
-        actor.logits.resize(n, 0.0);
+    /// Runs the runtime forward pass on one observation into `actor.logits`; returns the value.
+    fn score(policy: &Policy, obs: &ObsRef, actor: &mut Actor) -> f32 {
+        actor.logits.resize(obs.mask.len(), 0.0);
         policy.network.forward(
-            &venv.node_obs[e * n * NODE_FEATURES..(e + 1) * n * NODE_FEATURES],
-            &venv.job_obs[e * JOB_FEATURES..(e + 1) * JOB_FEATURES],
-            &venv.global_obs[e * GLOBAL_FEATURES..(e + 1) * GLOBAL_FEATURES],
-            &venv.mask[e * n..(e + 1) * n],
+            obs.nodes,
+            obs.job,
+            obs.global,
+            obs.mask,
             &mut actor.scratch,
             &mut actor.logits,
         )
     }
 
-    /// Acts in env `e`'s current observation: (action, log-prob, value).
-    fn act(policy: &Policy, venv: &VecEnv, e: usize, actor: &mut Actor) -> (usize, f32, f32) {
-        let n = venv.max_nodes();
-        let mask = &venv.mask[e * n..(e + 1) * n];
-        let value = Trainer::score(policy, venv, e, actor);
-        actor.probs.resize(n, 0.0);
+    /// Samples an action for one observation: (action, log-prob, value).
+    fn act(policy: &Policy, obs: &ObsRef, actor: &mut Actor) -> (usize, f32, f32) {
+        let value = Trainer::score(policy, obs, actor);
+        let mask = obs.mask;
+        actor.probs.resize(mask.len(), 0.0);
         softmax(&actor.logits, &mut actor.probs);
         let u = actor.rng.uniform() as f32;
         let mut acc = 0.0;
@@ -295,22 +343,61 @@ impl Trainer {
 
     /// One PPO update: rollout, advantages, loss, update, metrics.
     pub fn update(&mut self) -> Result<UpdateStats, String> {
-        let cfg = self.cfg.clone();
-        let (t_steps, envs, n) = (cfg.steps_per_rollout, cfg.envs, self.venv.max_nodes());
-        let batch = t_steps * envs;
-        let frac = 1.0 - self.state.update as f64 / cfg.updates() as f64;
-        let lr = if cfg.anneal_lr {
-            cfg.learning_rate * frac.max(0.0)
+        let frac = 1.0 - self.state.update as f64 / self.cfg.updates() as f64;
+        let lr = if self.cfg.anneal_lr {
+            self.cfg.learning_rate * frac.max(0.0)
         } else {
-            cfg.learning_rate
+            self.cfg.learning_rate
         };
         let started = std::time::Instant::now();
         let mut stats = UpdateStats {
             learning_rate: lr,
             ..Default::default()
         };
+        let next_values = self.rollout(&mut stats)?;
+        stats.rollout_s = started.elapsed().as_secs_f64();
+        let adv = self.advantages(&next_values);
+        let returns: Vec<f32> = adv
+            .iter()
+            .zip(&self.buf.values)
+            .map(|(a, v)| a + v)
+            .collect();
+        self.learn(&adv, &returns, lr, &mut stats)?;
 
-        // ---- Rollout ------------------------------------------------------------------------
+        // ---- Metrics and bookkeeping ---------------------------------------------------------
+        stats.advantage_var = variance(&adv);
+        stats.return_var = variance(&returns);
+        stats.value_mean = self.buf.values.iter().map(|&v| v as f64).sum::<f64>()
+            / self.buf.values.len().max(1) as f64;
+        let resid: Vec<f32> = returns
+            .iter()
+            .zip(&self.buf.values)
+            .map(|(r, v)| r - v)
+            .collect();
+        stats.explained_variance = if stats.return_var == 0.0 {
+            f64::NAN
+        } else {
+            1.0 - variance(&resid) / stats.return_var
+        };
+        self.state.update += 1;
+        self.state.rng = self.rng.state();
+        self.state.actor_rngs = self.actors.iter().map(|a| a.rng.state()).collect();
+        self.refresh_policy()?;
+        let total_s = started.elapsed().as_secs_f64();
+        stats.learn_s = total_s - stats.rollout_s;
+        stats.steps_per_s = self.cfg.batch_size() as f64 / total_s;
+        Ok(stats)
+    }
+
+    /// Collects `steps_per_rollout` decisions of every env into the rollout storage, acting
+    /// through the runtime forward pass. Returns the values of the observations that follow.
+    fn rollout(&mut self, stats: &mut UpdateStats) -> Result<Vec<f32>, String> {
+        let (t_steps, envs, n) = (
+            self.cfg.steps_per_rollout,
+            self.cfg.envs,
+            self.venv.max_nodes(),
+        );
+        let batch = t_steps * envs;
         let b = &mut self.buf;
         b.nodes.resize(batch * n * NODE_FEATURES, 0.0);
         b.job.resize(batch * JOB_FEATURES, 0.0);
@@ -320,7 +407,10 @@ impl Trainer {
         b.logprobs.resize(batch, 0.0);
         b.values.resize(batch, 0.0);
         b.rewards.resize(batch, 0.0);
-        b.dones.resize(batch, 0.0);
+        b.terminated.resize(batch, false);
+        b.truncated.resize(batch, false);
+        b.final_values.resize(batch, 0.0);
+        b.keys.resize(batch, (0, 0));
         let mut acted = vec![(0usize, 0f32, 0f32); envs];
         let mut actions = vec![0usize; envs];
         for t in 0..t_steps {
@@ -334,12 +424,18 @@ impl Trainer {
             for (dst, &m) in b.mask[row * n..(row + envs) * n].iter_mut().zip(&venv.mask) {
                 *dst = m as u8 as f32;
             }
+            for e in 0..envs {
+                let info = venv.env(e).info();
+                b.keys[row + e] = (info.episode_seed, info.decisions);
+            }
             let policy = &self.policy;
             self.actors
                 .par_iter_mut()
                 .zip(acted.par_iter_mut())
                 .enumerate()
-                .for_each(|(e, (actor, out))| *out = Trainer::act(policy, venv, e, actor));
+                .for_each(|(e, (actor, out))| {
+                    *out = Trainer::act(policy, &ObsRef::current(venv, e), actor)
+                });
             for (e, &(a, lp, v)) in acted.iter().enumerate() {
                 actions[e] = a;
                 b.actions[row + e] = a as i64;
@@ -349,63 +445,74 @@ impl Trainer {
             self.venv.step(&actions).map_err(|e| e.to_string())?;
             self.state.global_step += envs as u64;
             for e in 0..envs {
-                let r = self.venv.rewards[e] as f64;
-                let done = self.venv.terminated[e] || self.venv.truncated[e];
-                self.state.returns[e] = self.state.returns[e] * cfg.gamma + r;
-                b.rewards[row + e] = r as f32;
-                b.dones[row + e] = if done { 1.0 } else { 0.0 };
+                b.rewards[row + e] = self.venv.rewards[e];
+                b.terminated[row + e] = self.venv.terminated[e];
+                b.truncated[row + e] = self.venv.truncated[e];
+                b.final_values[row + e] = if self.venv.truncated[e] {
+                    Trainer::score(policy, &ObsRef::last(&self.venv, e), &mut self.actors[e])
+                } else {
+                    0.0
+                };
                 if let Some(m) = self.venv.final_metrics[e] {
                     stats.episodes.push(m);
                     self.state.episodes += 1;
                 }
             }
-            if cfg.reward_scaling {
-                self.state.return_stat.update(&self.state.returns);
-            }
-            for e in 0..envs {
-                if b.dones[row + e] == 1.0 {
-                    self.state.returns[e] = 0.0;
-                }
-            }
         }
-        if cfg.reward_scaling {
-            let scale = 1.0 / (self.state.return_stat.var + 1e-8).sqrt();
-            b.rewards
-                .iter_mut()
-                .for_each(|r| *r = (*r as f64 * scale) as f32);
-        }
-        // Bootstrap values of the observations after the rollout.
         let policy = &self.policy;
         let venv = &self.venv;
-        let next_values: Vec<f32> = self
+        Ok(self
             .actors
             .iter_mut()
             .enumerate()
-            .map(|(e, actor)| Trainer::score(policy, venv, e, actor))
-            .collect();
+            .map(|(e, actor)| Trainer::score(policy, &ObsRef::current(venv, e), actor))
+            .collect())
+    }
 
-        stats.rollout_s = started.elapsed().as_secs_f64();
-
-        // ---- Advantages (GAE; `dones[t]` ends the episode after step t) ------------------------
-        let mut adv = vec![0f32; batch];
-        let mut last = vec![0f32; envs];
-        for t in (0..t_steps).rev() {
-            for e in 0..envs {
-                let i = t * envs + e;
-                let next_v = if t + 1 == t_steps {
-                    next_values[e]
-                } else {
-                    b.values[i + envs]
-                };
-                let nonterminal = 1.0 - b.dones[i];
-                let delta = b.rewards[i] + cfg.gamma as f32 * next_v * nonterminal - b.values[i];
-                last[e] = delta + (cfg.gamma * cfg.gae_lambda) as f32 * nonterminal * last[e];
-                adv[i] = last[e];
-            }
+    /// Scaled rewards, GAE, and the input-dependent baseline when envs run in groups.
+    fn advantages(&mut self, next_values: &[f32]) -> Vec<f32> {
+        let b = &mut self.buf;
+        if self.cfg.reward_scaling {
+            let ended: Vec<bool> = b
+                .terminated
+                .iter()
+                .zip(&b.truncated)
+                .map(|(a, c)| *a || *c)
+                .collect();
+            scale_rewards(
+                &mut b.rewards,
+                &ended,
+                &mut self.state.returns,
+                &mut self.state.return_stat,
+                self.cfg.gamma,
+            );
         }
-        let returns: Vec<f32> = adv.iter().zip(&b.values).map(|(a, v)| a + v).collect();
+        let mut adv = gae(&GaeInput {
+            rewards: &b.rewards,
+            values: &b.values,
+            terminated: &b.terminated,
+            truncated: &b.truncated,
+            final_values: &b.final_values,
+            next_values,
+            gamma: self.cfg.gamma as f32,
+            lambda: self.cfg.gae_lambda as f32,
+        });
+        subtract_input_baseline(&mut adv, &b.keys, self.cfg.envs, self.cfg.input_groups);
+        adv
+    }
 
-        // ---- Loss and update ----------------------------------------------------------------
+    /// Epochs of clipped-surrogate minibatch steps on the rollout.
+    fn learn(
+        &mut self,
+        adv: &[f32],
+        returns: &[f32],
+        lr: f64,
+        stats: &mut UpdateStats,
+    ) -> Result<(), String> {
+        let cfg = self.cfg.clone();
+        let n = self.venv.max_nodes();
+        let b = &self.buf;
+        let batch = cfg.batch_size();
         let mb = cfg.minibatch_size();
         let mut order: Vec<usize> = (0..batch).collect();
         let (mut n_mb, mut clipfracs) = (0usize, 0f64);
@@ -472,6 +579,10 @@ impl Trainer {
                     let r = ratio.clone().detach();
                     let lr_d = log_ratio.clone().detach();
                     let kl = scalar(((r.clone() - 1.0) - lr_d).mean());
+                    if n_mb == 0 {
+                        stats.first_kl = kl;
+                        stats.first_ratio_dev = scalar((r.clone() - 1.0).abs().max());
+                    }
                     stats.approx_kl += kl;
                     epoch_kl = kl;
                     clipfracs += scalar((r - 1.0).abs().greater_elem(cfg.clip_coef).float().mean());
@@ -519,31 +630,7 @@ impl Trainer {
         stats.entropy /= m;
         stats.approx_kl /= m;
         stats.clipfrac = clipfracs / m;
-        let var_y = variance(&returns);
-        let resid: Vec<f32> = returns.iter().zip(&b.values).map(|(r, v)| r - v).collect();
-        stats.explained_variance = if var_y == 0.0 {
-            f64::NAN
-        } else {
-            1.0 - variance(&resid) / var_y
-        };
-
-        // ---- Metrics and bookkeeping ---------------------------------------------------------
-        self.state.update += 1;
-        self.state.rng = self.rng.state();
-        self.state.actor_rngs = self.actors.iter().map(|a| a.rng.state()).collect();
-        self.refresh_policy()?;
-        if self.cfg.checkpoint_every > 0 && self.state.update % self.cfg.checkpoint_every == 0 {
-            // The boundary where checkpoints are taken: restart envs (see `assemble`).
-            self.venv.reset(derive_seed(
-                self.cfg.seed,
-                1_000_000 + self.state.update as u64,
-            ));
-            self.state.returns.iter_mut().for_each(|r| *r = 0.0);
-        }
-        let total_s = started.elapsed().as_secs_f64();
-        stats.learn_s = total_s - stats.rollout_s;
-        stats.steps_per_s = batch as f64 / total_s;
-        Ok(stats)
+        Ok(())
     }
 
     /// Saves model, optimizer, state and config into `dir` (write then rename each file).
@@ -558,7 +645,9 @@ impl Trainer {
         self.optim
             .save(tmp.join("optimizer.bpk"))
             .map_err(|e| format!("saving the optimizer: {e:?}"))?;
-        let state = serde_json::to_string_pretty(&self.state).map_err(|e| e.to_string())?;
+        let mut state = self.state.clone();
+        (state.envs, state.pending) = self.venv.snapshot();
+        let state = serde_json::to_string(&state).map_err(|e| e.to_string())?;
         std::fs::write(tmp.join("state.json"), state).map_err(|e| e.to_string())?;
         let cfg = serde_json::to_string_pretty(&self.cfg).map_err(|e| e.to_string())?;
         std::fs::write(tmp.join("config.json"), cfg).map_err(|e| e.to_string())?;
@@ -591,10 +680,4 @@ impl Trainer {
             .map_err(|e| format!("{}: {e:?}", ck.join("optimizer.bpk").display()))?;
         Trainer::assemble(cfg, scenario, device, net, optim, state)
     }
-}
-
-fn variance(xs: &[f32]) -> f64 {
-    let n = xs.len() as f64;
-    let mean = xs.iter().map(|&x| x as f64).sum::<f64>() / n;
-    xs.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n
 }

@@ -1,15 +1,27 @@
-//! The training run loop behind `haca-train`: progress, TensorBoard, evaluation, checkpoints,
-//! Ctrl-C, and export of the best policy.
+//! The training run loop behind `haca-train`: warm start, progress, TensorBoard, evaluation,
+//! checkpoints, Ctrl-C, the choice of `best.safetensors`, and the verdict.
+//!
+//! `best.safetensors` is the candidate (the warm-start clone, then each periodic evaluation's
+//! policy) with the lowest mean latency on the evaluation stream: the same episodes for every
+//! candidate and for `sed`, so this is the lowest paired difference against `sed`. A run whose
+//! evaluation is switched off evaluates its last weights once, so "best" is never a policy that
+//! no evaluation saw. The verdict then compares that file with every heuristic on another seed
+//! stream (nothing was selected on it) and is written into the file.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use haca_env::Scenario;
 use haca_eval::{compare, Comparison, Contender};
+use haca_policy::Policy;
 use indicatif::{ProgressBar, ProgressStyle};
 use tensorboard_rs::summary_writer::SummaryWriter;
 
+use crate::seeds::Stream;
+use crate::verdict::Verdict;
 use crate::{TrainConfig, Trainer};
 
 /// Set by the Ctrl-C handler; the loop saves a checkpoint and stops at the next update.
@@ -25,13 +37,34 @@ impl RunDir {
     pub fn last(&self) -> PathBuf {
         self.0.join("last.safetensors")
     }
+    /// The warm start's clone, before any PPO update.
+    pub fn clone_policy(&self) -> PathBuf {
+        self.0.join("clone.safetensors")
+    }
+    /// One line per evaluation: the learning curve.
+    pub fn curve(&self) -> PathBuf {
+        self.0.join("curve.csv")
+    }
 }
 
-/// Evaluates `policy` greedily against the given routers on `episodes` episodes of a seed
-/// stream separate from training's.
+/// Header of `curve.csv`.
+pub const CURVE_HEADER: &str =
+    "update,global_step,train_seconds,mean_latency_s,stranded_idle_frac,sed_mean_latency_s,paired_vs_sed,paired_ci95";
+
+/// How a run is started.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Continue the run in the folder from its checkpoint.
+    pub resume: bool,
+    /// On resume: train up to this many steps instead of the saved total.
+    pub total_steps: Option<u64>,
+    pub show_progress: bool,
+}
+
+/// Evaluates `policy` greedily against the given routers on `episodes` episodes from `seed`.
 pub fn evaluate(
     scenario: &Arc<Scenario>,
-    policy: haca_policy::Policy,
+    policy: Policy,
     name: &str,
     routers: &str,
     episodes: usize,
@@ -64,36 +97,118 @@ fn mean(xs: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// Trains (fresh, or resuming `dir` when `resume`), logging to `dir/tb/`, checkpointing into
-/// `dir/checkpoint/`, writing `dir/best.safetensors` and `dir/last.safetensors`. Returns the
-/// trainer at the end (or at Ctrl-C).
-pub fn train(
-    cfg: TrainConfig,
-    dir: &Path,
-    resume: bool,
-    show_progress: bool,
-) -> Result<Trainer, String> {
-    let run = RunDir(dir.to_path_buf());
-    let mut trainer = if resume {
-        let cfg_path = dir.join("checkpoint").join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
-            format!(
-                "{}: {e}: --resume needs a run folder written by haca-train",
-                cfg_path.display()
-            )
-        })?;
-        let saved: TrainConfig =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
-        let scenario = Arc::new(Scenario::load(&saved.scenario).map_err(|e| e.to_string())?);
-        Trainer::load_checkpoint(dir, scenario)?
-    } else {
+fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+/// Opens (or starts) a run.
+fn open(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer, String> {
+    if !opts.resume {
         let scenario = Arc::new(Scenario::load(&cfg.scenario).map_err(|e| e.to_string())?);
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
         let text = serde_json::to_string_pretty(&cfg).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("config.json"), text)
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
-        Trainer::new(cfg, scenario)?
-    };
+        std::fs::write(dir.join("config.json"), text).map_err(io(dir))?;
+        return Trainer::new(cfg, scenario);
+    }
+    let cfg_path = dir.join("checkpoint").join("config.json");
+    let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
+        format!(
+            "{}: {e}: --resume needs a run folder written by haca-train",
+            cfg_path.display()
+        )
+    })?;
+    let saved: TrainConfig =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
+    let scenario = Arc::new(Scenario::load(&saved.scenario).map_err(|e| e.to_string())?);
+    let mut t = Trainer::load_checkpoint(dir, scenario)?;
+    if let Some(total) = opts.total_steps {
+        if total < t.state.global_step {
+            return Err(format!(
+                "--total-steps {total} is below the {} steps the run has already made: give more to extend it",
+                t.state.global_step
+            ));
+        }
+        // Extends (or shortens) the run: the learning-rate schedule is rescaled to the new end.
+        t.cfg.total_steps = total;
+    }
+    Ok(t)
+}
+
+/// One periodic evaluation against `sed`, logged and appended to the curve; saves the policy
+/// as best when its mean latency is the lowest so far. Returns its mean latency.
+fn checkpoint_eval(
+    trainer: &mut Trainer,
+    run: &RunDir,
+    tb: &mut SummaryWriter,
+    evaluation_note: &str,
+) -> Result<f64, String> {
+    let cfg = trainer.cfg.clone();
+    let eval_seed = Stream::Eval.seed(cfg.seed);
+    let policy = trainer.export("{}".into())?;
+    let cmp = evaluate(
+        &trainer.scenario,
+        policy,
+        "policy",
+        "sed",
+        cfg.eval_episodes,
+        eval_seed,
+    )?;
+    let get = |who: &str, m: &str| cmp.result(who).expect("evaluated").get(m).mean;
+    let lat = get("policy", "mean_latency_s");
+    let stranded = get("policy", "stranded_idle_frac");
+    let sed = get("sed", "mean_latency_s");
+    let paired = cmp
+        .paired("policy", "sed", "mean_latency_s")
+        .expect("both evaluated");
+    let step = trainer.state.global_step as usize;
+    tb.add_scalar("eval/mean_latency", lat as f32, step);
+    tb.add_scalar("eval/stranded_idle", stranded as f32, step);
+    tb.add_scalar("eval/sed_mean_latency", sed as f32, step);
+    tb.add_scalar("eval/paired_vs_sed", paired.mean as f32, step);
+    let new_file = !run.curve().exists();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run.curve())
+        .map_err(io(&run.curve()))?;
+    if new_file {
+        writeln!(f, "{CURVE_HEADER}").map_err(io(&run.curve()))?;
+    }
+    writeln!(
+        f,
+        "{},{},{:.3},{lat},{stranded},{sed},{},{}",
+        trainer.state.update,
+        trainer.state.global_step,
+        trainer.state.train_seconds,
+        paired.mean,
+        paired.ci95
+    )
+    .map_err(io(&run.curve()))?;
+    if trainer.state.best_eval.is_none_or(|b| lat < b) {
+        trainer.state.best_eval = Some(lat);
+        let summary = serde_json::json!({
+            "update": trainer.state.update, "global_step": trainer.state.global_step,
+            "eval_episodes": cfg.eval_episodes, "eval_seed": eval_seed,
+            "mean_latency_s": lat, "stranded_idle_frac": stranded,
+            "paired_vs_sed": paired.mean, "paired_ci95": paired.ci95,
+            "note": evaluation_note,
+        })
+        .to_string();
+        trainer
+            .export(summary)?
+            .save(run.best())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(lat)
+}
+
+/// Trains (fresh, or resuming `dir`), logging to `dir/tb/`, checkpointing into
+/// `dir/checkpoint/`, writing `dir/best.safetensors`, `dir/last.safetensors` and
+/// `dir/curve.csv` (and `dir/clone.safetensors` after a warm start). Returns the trainer at the
+/// end (or at Ctrl-C).
+pub fn train(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer, String> {
+    let run = RunDir(dir.to_path_buf());
+    let mut trainer = open(cfg, dir, opts)?;
     let cfg = trainer.cfg.clone();
     // tensorboard-rs names files by the second: one folder per session, never shared.
     let session = format!(
@@ -105,11 +220,11 @@ pub fn train(
         trainer.state.update
     );
     let tb_dir = dir.join("tb").join(session);
-    std::fs::create_dir_all(&tb_dir).map_err(|e| format!("{}: {e}", tb_dir.display()))?;
+    std::fs::create_dir_all(&tb_dir).map_err(io(&tb_dir))?;
     let mut tb = SummaryWriter::new(&tb_dir);
 
     let updates = cfg.updates();
-    let bar = if show_progress {
+    let bar = if opts.show_progress {
         ProgressBar::new(updates as u64)
     } else {
         ProgressBar::hidden()
@@ -122,12 +237,39 @@ pub fn train(
         .progress_chars("=> "),
     );
     bar.set_position(trainer.state.update as u64);
-    let eval_seed = haca_policy::rng::derive_seed(cfg.seed, 777);
+
+    if trainer.state.update == 0 && !opts.resume {
+        if let Some(teacher) = cfg.init_from.clone() {
+            let started = Instant::now();
+            let r = trainer.warm_start(&teacher)?;
+            trainer.state.train_seconds += started.elapsed().as_secs_f64();
+            trainer
+                .export(serde_json::json!({"note": format!("clone of {teacher}")}).to_string())?
+                .save(run.clone_policy())
+                .map_err(|e| e.to_string())?;
+            let started = Instant::now();
+            let lat = if cfg.eval_every > 0 {
+                checkpoint_eval(&mut trainer, &run, &mut tb, "warm-start clone")?
+            } else {
+                f64::NAN
+            };
+            trainer.state.train_seconds += started.elapsed().as_secs_f64();
+            bar.println(format!(
+                "warm start: cloned {teacher} on {} decisions in {:.1} s (agreement {:.1}%, critic explained variance {:.2}); clone's evaluation mean latency {lat:.2} s",
+                r.samples,
+                r.seconds,
+                100.0 * r.accuracy,
+                r.value_ev
+            ));
+        }
+    }
+
     while trainer.state.update < updates {
         if INTERRUPTED.load(Ordering::Relaxed) {
             bar.println("interrupted: saving a checkpoint");
             break;
         }
+        let started = Instant::now();
         let s = trainer.update()?;
         let step = trainer.state.global_step as usize;
         let ret = mean(s.episodes.iter().map(|m| m.episode_return));
@@ -143,8 +285,12 @@ pub fn train(
             ("losses/value_loss", s.value_loss),
             ("losses/entropy", s.entropy),
             ("losses/approx_kl", s.approx_kl),
+            ("losses/first_kl", s.first_kl),
             ("losses/clipfrac", s.clipfrac),
             ("losses/explained_variance", s.explained_variance),
+            ("losses/advantage_var", s.advantage_var),
+            ("losses/return_var", s.return_var),
+            ("losses/value_mean", s.value_mean),
         ];
         for (tag, v) in scalars {
             if v.is_finite() {
@@ -165,49 +311,9 @@ pub fn train(
         }
         let u = trainer.state.update;
         if cfg.eval_every > 0 && (u % cfg.eval_every == 0 || u == updates) {
-            let policy = trainer.export("{}".into())?;
-            let cmp = evaluate(
-                &trainer.scenario,
-                policy,
-                "policy",
-                "sed",
-                cfg.eval_episodes,
-                eval_seed,
-            )?;
-            let lat = cmp
-                .result("policy")
-                .expect("evaluated")
-                .get("mean_latency_s")
-                .mean;
-            let str_ = cmp
-                .result("policy")
-                .expect("evaluated")
-                .get("stranded_idle_frac")
-                .mean;
-            tb.add_scalar("eval/mean_latency", lat as f32, step);
-            tb.add_scalar("eval/stranded_idle", str_ as f32, step);
-            tb.add_scalar(
-                "eval/sed_mean_latency",
-                cmp.result("sed")
-                    .expect("evaluated")
-                    .get("mean_latency_s")
-                    .mean as f32,
-                step,
-            );
-            if trainer.state.best_eval.is_none_or(|b| lat < b) {
-                trainer.state.best_eval = Some(lat);
-                let summary = serde_json::json!({
-                    "update": u, "global_step": trainer.state.global_step,
-                    "eval_episodes": cfg.eval_episodes, "eval_seed": eval_seed,
-                    "mean_latency_s": lat, "stranded_idle_frac": str_,
-                })
-                .to_string();
-                trainer
-                    .export(summary)?
-                    .save(run.best())
-                    .map_err(|e| e.to_string())?;
-            }
+            checkpoint_eval(&mut trainer, &run, &mut tb, "periodic evaluation")?;
         }
+        trainer.state.train_seconds += started.elapsed().as_secs_f64();
         if cfg.checkpoint_every > 0 && u % cfg.checkpoint_every == 0 {
             trainer.save_checkpoint(dir)?;
         }
@@ -219,6 +325,16 @@ pub fn train(
         ));
     }
     bar.finish_and_clear();
+    if trainer.state.best_eval.is_none() && !INTERRUPTED.load(Ordering::Relaxed) {
+        // No evaluation ran (eval_every = 0): evaluate the last weights once, so that the file
+        // named best is one an evaluation saw.
+        checkpoint_eval(
+            &mut trainer,
+            &run,
+            &mut tb,
+            "last weights (no periodic evaluation)",
+        )?;
+    }
     trainer.save_checkpoint(dir)?;
     trainer
         .export(
@@ -226,9 +342,31 @@ pub fn train(
         )?
         .save(run.last())
         .map_err(|e| e.to_string())?;
-    if !run.best().exists() {
-        std::fs::copy(run.last(), run.best()).map_err(|e| e.to_string())?;
-    }
     tb.flush();
     Ok(trainer)
+}
+
+/// Compares the run's `best.safetensors` with every heuristic on `episodes` episodes of the
+/// verdict stream, records the verdict in the file, and returns both.
+pub fn verdict(
+    trainer: &Trainer,
+    dir: &Path,
+    episodes: usize,
+) -> Result<(Comparison, Verdict), String> {
+    let best = RunDir(dir.to_path_buf()).best();
+    let mut policy = Policy::load(&best).map_err(|e| e.to_string())?;
+    let seed = Stream::Verdict.seed(trainer.cfg.seed);
+    let cmp = evaluate(
+        &trainer.scenario,
+        policy.clone(),
+        "policy:best",
+        "all",
+        episodes,
+        seed,
+    )?;
+    let v = Verdict::from_comparison(&cmp, "policy:best")
+        .ok_or("the comparison has no heuristic to judge against")?;
+    policy.info.verdict = Some(v.to_json().to_string());
+    policy.save(&best).map_err(|e| e.to_string())?;
+    Ok((cmp, v))
 }

@@ -1,0 +1,305 @@
+//! A warm start from a heuristic router: behaviour cloning of its decisions, and a critic fitted
+//! to the returns of the states it visits, before PPO takes over.
+//!
+//! Plain cloning trains on the teacher's own states; with `bc_rounds > 1` later rounds roll out
+//! the clone (greedy) and label the states it visits with the teacher's choice (DAgger), so the
+//! clone also learns what the teacher would do where its own mistakes lead.
+
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Int, Tensor, TensorData};
+use haca_env::{AutoresetMode, VecEnv};
+use haca_policy::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
+use haca_policy::model::Scratch;
+use haca_policy::{router_by_name, Router, ROUTER_NAMES};
+
+use crate::advantage::scale_rewards;
+use crate::model::{log_probs, Batch};
+use crate::seeds::Stream;
+use crate::Trainer;
+
+/// What the warm start did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloneReport {
+    pub teacher: String,
+    pub samples: usize,
+    pub rounds: usize,
+    /// Greedy agreement with the teacher on the last round's states (ties between equally good
+    /// nodes, which the teacher breaks at random, count as disagreements).
+    pub accuracy: f64,
+    /// Cross-entropy of the teacher's choices under the clone, last epoch.
+    pub loss: f64,
+    /// Explained variance of the critic on its targets, last epoch.
+    pub value_ev: f64,
+    pub seconds: f64,
+}
+
+/// States, the teacher's choice at each, and the discounted return that followed.
+#[derive(Default)]
+struct Dataset {
+    nodes: Vec<f32>,
+    job: Vec<f32>,
+    global: Vec<f32>,
+    mask: Vec<f32>,
+    actions: Vec<i64>,
+    returns: Vec<f32>,
+    /// The return is trustworthy: enough of the episode followed inside the collection.
+    has_return: Vec<bool>,
+}
+
+impl Dataset {
+    fn len(&self) -> usize {
+        self.actions.len()
+    }
+}
+
+/// Checks a teacher name before any work.
+pub fn check_teacher(name: &str) -> Result<(), String> {
+    if name == "pooled" || router_by_name(name, 0).is_none() {
+        return Err(format!(
+            "init_from `{name}`: not a router; use one of {} (or po<d>)",
+            ROUTER_NAMES.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+impl Trainer {
+    /// Clones `teacher` into the network (actor and critic), and primes reward scaling with the
+    /// returns of its rollouts. Run once, before the first PPO update.
+    pub fn warm_start(&mut self, teacher: &str) -> Result<CloneReport, String> {
+        check_teacher(teacher)?;
+        let started = Instant::now();
+        let cfg = self.cfg.clone();
+        let per_round = (cfg.bc_steps as usize).div_ceil(cfg.envs).max(1);
+        let mut data = Dataset::default();
+        let mut opt: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-5).init();
+        let mut report = CloneReport {
+            teacher: teacher.to_string(),
+            samples: 0,
+            rounds: cfg.bc_rounds,
+            accuracy: 0.0,
+            loss: 0.0,
+            value_ev: 0.0,
+            seconds: 0.0,
+        };
+        for round in 0..cfg.bc_rounds {
+            let clone_acts = round > 0;
+            let round_data = self.collect(teacher, round as u64, per_round, clone_acts)?;
+            // DAgger aggregates every round's states.
+            append(&mut data, round_data);
+            let (loss, acc, ev) = self.fit(&data, &mut opt)?;
+            report.loss = loss;
+            report.accuracy = acc;
+            report.value_ev = ev;
+        }
+        report.samples = data.len();
+        self.refresh_policy()?;
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// Rolls out `steps` decisions per env, acting with the teacher (or the current network,
+    /// greedily, when `clone_acts`), recording the teacher's choice at every state.
+    fn collect(
+        &mut self,
+        teacher: &str,
+        round: u64,
+        steps: usize,
+        clone_acts: bool,
+    ) -> Result<Dataset, String> {
+        let cfg = &self.cfg;
+        let envs = cfg.envs;
+        let mut venv = VecEnv::new(self.scenario.clone(), envs, AutoresetMode::SameStep);
+        let base = Stream::Clone.member(cfg.seed, round);
+        venv.reset(base);
+        let mut teachers: Vec<Box<dyn Router>> = (0..envs)
+            .map(|e| {
+                let mut r = router_by_name(teacher, 0).expect("checked");
+                r.reset(haca_policy::rng::derive_seed(base, 1_000 + e as u64));
+                r
+            })
+            .collect();
+        let n = venv.max_nodes();
+        let mut d = Dataset::default();
+        let mut rewards = Vec::with_capacity(steps * envs);
+        let mut ended = Vec::with_capacity(steps * envs);
+        let mut scratch = Scratch::default();
+        let mut logits = vec![0f32; n];
+        let mut actions = vec![0usize; envs];
+        for _ in 0..steps {
+            d.nodes.extend_from_slice(&venv.node_obs);
+            d.job.extend_from_slice(&venv.job_obs);
+            d.global.extend_from_slice(&venv.global_obs);
+            d.mask.extend(venv.mask.iter().map(|&m| m as u8 as f32));
+            for e in 0..envs {
+                let label = teachers[e].route(venv.view(e));
+                d.actions.push(label as i64);
+                actions[e] = if clone_acts {
+                    let mask = &venv.mask[e * n..(e + 1) * n];
+                    self.policy.network.forward(
+                        &venv.node_obs[e * n * NODE_FEATURES..(e + 1) * n * NODE_FEATURES],
+                        &venv.job_obs[e * JOB_FEATURES..(e + 1) * JOB_FEATURES],
+                        &venv.global_obs[e * GLOBAL_FEATURES..(e + 1) * GLOBAL_FEATURES],
+                        mask,
+                        &mut scratch,
+                        &mut logits,
+                    );
+                    argmax_legal(&logits, mask)
+                } else {
+                    label
+                };
+            }
+            venv.step(&actions).map_err(|e| e.to_string())?;
+            for e in 0..envs {
+                rewards.push(venv.rewards[e]);
+                let end = venv.terminated[e] || venv.truncated[e];
+                ended.push(end);
+                if end {
+                    teachers[e].reset(haca_policy::rng::derive_seed(
+                        venv.env(e).info().episode_seed,
+                        1,
+                    ));
+                }
+            }
+        }
+        // The critic learns the scaled rewards PPO will see: prime the running statistics here.
+        if self.cfg.reward_scaling {
+            let mut returns = vec![0.0; envs];
+            scale_rewards(
+                &mut rewards,
+                &ended,
+                &mut returns,
+                &mut self.state.return_stat,
+                self.cfg.gamma,
+            );
+        }
+        // Discounted returns, backwards; the last steps of each env lack their future (the
+        // collection ends mid-episode) and train no value.
+        let horizon = (3.0 / (1.0 - self.cfg.gamma).max(1e-3)) as usize;
+        let usable = steps.saturating_sub(horizon.min(steps / 2));
+        d.returns = vec![0.0; steps * envs];
+        d.has_return = vec![false; steps * envs];
+        let mut g = vec![0f32; envs];
+        for t in (0..steps).rev() {
+            for e in 0..envs {
+                let i = t * envs + e;
+                if ended[i] {
+                    g[e] = 0.0;
+                }
+                g[e] = rewards[i] + self.cfg.gamma as f32 * g[e];
+                d.returns[i] = g[e];
+                d.has_return[i] = t < usable;
+            }
+        }
+        Ok(d)
+    }
+
+    /// Epochs of masked cross-entropy on the teacher's choices plus the critic's squared error.
+    /// Returns the last epoch's (cross-entropy, greedy accuracy, explained variance).
+    fn fit(
+        &mut self,
+        data: &Dataset,
+        opt: &mut ModuleOptimizer,
+    ) -> Result<(f64, f64, f64), String> {
+        let n = self.scenario.max_nodes;
+        let total = data.len();
+        let mb = 512.min(total).max(1);
+        let mut order: Vec<usize> = (0..total).collect();
+        let device = self.device.clone();
+        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+        let (mut v_err, mut v_var) = (Vec::new(), Vec::new());
+        for epoch in 0..self.cfg.bc_epochs {
+            let last = epoch + 1 == self.cfg.bc_epochs;
+            for i in (1..order.len()).rev() {
+                let j = self.rng.below(i as u64 + 1) as usize;
+                order.swap(i, j);
+            }
+            for chunk in order.chunks(mb) {
+                let k = chunk.len();
+                let gather = |src: &[f32], width: usize| -> Vec<f32> {
+                    chunk
+                        .iter()
+                        .flat_map(|&i| src[i * width..(i + 1) * width].iter().copied())
+                        .collect()
+                };
+                let obs = Batch::from_slices(
+                    &gather(&data.nodes, n * NODE_FEATURES),
+                    &gather(&data.job, JOB_FEATURES),
+                    &gather(&data.global, GLOBAL_FEATURES),
+                    &gather(&data.mask, n),
+                    k,
+                    n,
+                    &device,
+                );
+                let labels: Vec<i64> = chunk.iter().map(|&i| data.actions[i]).collect();
+                let target: Vec<f32> = chunk.iter().map(|&i| data.returns[i]).collect();
+                let weight: Vec<f32> = chunk
+                    .iter()
+                    .map(|&i| data.has_return[i] as u8 as f32)
+                    .collect();
+                let w_sum = weight.iter().sum::<f32>().max(1.0);
+                let t1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [k]), &device);
+                let act =
+                    Tensor::<2, Int>::from_data(TensorData::new(labels.clone(), [k, 1]), &device);
+                let (logits, value) = self.net.forward(&obs); // [k, N], [k]
+                let logp = log_probs(logits.clone()).gather(1, act).reshape([k]); // [k]
+                let ce = -logp.mean();
+                let err = value.clone() - t1(target.clone()); // [k]
+                let v_loss = (err.clone() * err * t1(weight.clone())).sum() / w_sum * 0.5;
+                let loss = ce.clone() + v_loss * self.cfg.vf_coef;
+                if last {
+                    loss_sum += crate::ppo::scalar(ce.detach()) * k as f64;
+                    let picks: Vec<i64> = logits
+                        .argmax(1)
+                        .into_data()
+                        .convert::<i64>()
+                        .try_to_vec::<i64>()
+                        .map_err(|e| format!("{e:?}"))?;
+                    correct += picks.iter().zip(&labels).filter(|(a, b)| a == b).count();
+                    seen += k;
+                    let v: Vec<f32> = value
+                        .into_data()
+                        .try_to_vec::<f32>()
+                        .map_err(|e| format!("{e:?}"))?;
+                    for ((v, t), w) in v.iter().zip(&target).zip(&weight) {
+                        if *w > 0.0 {
+                            v_err.push(t - v);
+                            v_var.push(*t);
+                        }
+                    }
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+                self.net = opt.step(self.cfg.bc_learning_rate, self.net.clone(), grads);
+            }
+        }
+        let ev = 1.0 - crate::advantage::variance(&v_err) / crate::advantage::variance(&v_var);
+        Ok((
+            loss_sum / seen.max(1) as f64,
+            correct as f64 / seen.max(1) as f64,
+            ev,
+        ))
+    }
+}
+
+fn append(into: &mut Dataset, from: Dataset) {
+    into.nodes.extend(from.nodes);
+    into.job.extend(from.job);
+    into.global.extend(from.global);
+    into.mask.extend(from.mask);
+    into.actions.extend(from.actions);
+    into.returns.extend(from.returns);
+    into.has_return.extend(from.has_return);
+}
+
+/// The legal node with the highest logit (the first on ties).
+pub fn argmax_legal(logits: &[f32], mask: &[bool]) -> usize {
+    let mut best = mask.iter().position(|&m| m).unwrap_or(0);
+    for (i, (&l, &m)) in logits.iter().zip(mask).enumerate() {
+        if m && l > logits[best] {
+            best = i;
+        }
+    }
+    best
+}
