@@ -82,6 +82,9 @@ pub struct PolicyInfo {
     pub training_steps: u64,
     /// Free-form evaluation summary (JSON text), as written by the trainer.
     pub evaluation: String,
+    /// The paired comparison of the policy against the best heuristic (JSON object text,
+    /// metadata key `verdict`, schema in `policy/FORMAT.md`), when the trainer made one.
+    pub verdict: Option<String>,
 }
 
 impl Default for PolicyInfo {
@@ -92,7 +95,47 @@ impl Default for PolicyInfo {
             scenario: String::new(),
             training_steps: 0,
             evaluation: "{}".into(),
+            verdict: None,
         }
+    }
+}
+
+impl PolicyInfo {
+    /// The verdict's one human sentence (its `line` field), e.g. `policy beats sed: mean
+    /// latency -3.1 ± 1.2 s (paired 95%, 64 episodes)`; `None` without a verdict or a `line`.
+    pub fn verdict_line(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(self.verdict.as_deref()?).ok()?;
+        v.get("line")?.as_str().map(str::to_string)
+    }
+}
+
+/// The metadata key of the verdict.
+const VERDICT_KEY: &str = "verdict";
+
+/// Checks that a verdict is a JSON object; the error names the file and the fix.
+fn check_verdict(path: &Path, text: &str) -> Result<(), PolicyError> {
+    let detail = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) if v.is_object() => return Ok(()),
+        Ok(v) => format!("is JSON {}, not an object", json_kind(&v)),
+        Err(e) => format!("is not JSON ({e})"),
+    };
+    Err(PolicyError::Metadata {
+        path: path.to_path_buf(),
+        key: VERDICT_KEY.into(),
+        detail: format!(
+            "{detail}; it must be a JSON object such as {{\"line\": ..., \"outcome\": \"beats\", ...}} (policy/FORMAT.md): export the policy again, or remove the key"
+        ),
+    })
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 
@@ -191,10 +234,11 @@ impl Policy {
         &self.tensors
     }
 
-    /// The metadata this policy is written with (format, versions, architecture, scales, ...).
+    /// The metadata this policy is written with (format, versions, architecture, scales, ...,
+    /// and `verdict` when it has one).
     pub fn metadata(&self) -> HashMap<String, String> {
         let a = &self.info.arch;
-        HashMap::from([
+        let mut meta = HashMap::from([
             ("format".into(), "haca-policy".into()),
             ("format_version".into(), FORMAT_VERSION.to_string()),
             (
@@ -229,7 +273,11 @@ impl Policy {
                 "created_by".into(),
                 format!("haca-policy {}", env!("CARGO_PKG_VERSION")),
             ),
-        ])
+        ]);
+        if let Some(v) = &self.info.verdict {
+            meta.insert(VERDICT_KEY.into(), v.clone());
+        }
+        meta
     }
 
     /// Writes the policy as f32 safetensors.
@@ -244,6 +292,10 @@ impl Policy {
     }
 
     fn write(&self, path: &Path, int8: bool) -> Result<(), PolicyError> {
+        // A file that would not load again is not written.
+        if let Some(v) = &self.info.verdict {
+            check_verdict(path, v)?;
+        }
         let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, shape, data) in &self.tensors {
             if int8 && name.ends_with(".weight") {
@@ -428,7 +480,11 @@ impl Policy {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0),
             evaluation: get("evaluation").unwrap_or_else(|| "{}".into()),
+            verdict: get(VERDICT_KEY),
         };
+        if let Some(v) = &info.verdict {
+            check_verdict(path, v)?;
+        }
 
         let read = |name: &str, expected: &[usize]| -> Result<Vec<f32>, PolicyError> {
             let view = st.tensor(name).map_err(|_| PolicyError::MissingTensor {

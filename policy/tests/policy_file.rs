@@ -52,6 +52,7 @@ fn tiny_policy() -> Policy {
         scenario: "tiny".into(),
         training_steps: 7,
         evaluation: "{\"note\":\"hand-built\"}".into(),
+        verdict: None,
     };
     Policy::from_tensors(info, tensors, None).unwrap()
 }
@@ -465,4 +466,68 @@ with safe_open(sys.argv[1], framework="numpy") as f:
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("python read 10 tensors"));
+}
+
+const VERDICT: &str = r#"{"line": "policy beats sed: mean latency -3.1 ± 1.2 s (paired 95%, 64 episodes)", "outcome": "beats", "baseline": "sed", "metric": "mean_latency_s", "paired_mean": -3.1, "paired_ci95": 1.2, "policy_mean": 8.2, "baseline_mean": 11.3, "episodes": 64, "seed": 0}"#;
+
+#[test]
+fn the_verdict_travels_with_the_policy() {
+    let mut p = Policy::random(Architecture::default(), 2);
+    assert_eq!(p.info.verdict, None);
+    assert_eq!(p.info.verdict_line(), None);
+    assert!(!p.metadata().contains_key("verdict"), "absent, not empty");
+    let none = temp("no-verdict.safetensors");
+    p.save(&none).unwrap();
+    assert_eq!(Policy::load(&none).unwrap().info.verdict, None);
+
+    p.info.verdict = Some(VERDICT.into());
+    assert_eq!(p.metadata()["verdict"], VERDICT);
+    let (f32_path, i8_path) = (temp("verdict.safetensors"), temp("verdict8.safetensors"));
+    p.save(&f32_path).unwrap();
+    p.save_int8(&i8_path).unwrap();
+    for path in [&f32_path, &i8_path] {
+        let back = Policy::load(path).unwrap();
+        assert_eq!(back.info.verdict.as_deref(), Some(VERDICT));
+        assert_eq!(
+            back.info.verdict_line().as_deref(),
+            Some("policy beats sed: mean latency -3.1 ± 1.2 s (paired 95%, 64 episodes)")
+        );
+    }
+    // A verdict without a sentence has no line.
+    p.info.verdict = Some(r#"{"outcome": "unevaluated"}"#.into());
+    assert_eq!(p.info.verdict_line(), None);
+}
+
+#[test]
+fn a_verdict_that_is_not_a_json_object_is_refused() {
+    let p = Policy::random(Architecture::default(), 4);
+    for (name, text, says) in [
+        (
+            "verdict-text.safetensors",
+            "policy beats sed",
+            "is not JSON",
+        ),
+        ("verdict-array.safetensors", "[1, 2]", "is JSON an array"),
+    ] {
+        let path = temp(name);
+        let mut meta = p.metadata();
+        meta.insert("verdict".into(), text.into());
+        write_raw(&path, &raw(&p), meta);
+        let e = Policy::load(&path).unwrap_err();
+        assert!(
+            matches!(&e, PolicyError::Metadata { key, .. } if key == "verdict"),
+            "{e}"
+        );
+        let msg = e.to_string();
+        for needle in [name, "metadata `verdict`", says, "export the policy again"] {
+            assert!(msg.contains(needle), "{needle}: {msg}");
+        }
+        // Nor is such a policy written.
+        let mut q = p.clone();
+        q.info.verdict = Some(text.into());
+        let out = temp(&format!("w-{name}"));
+        let e = q.save(&out).unwrap_err();
+        assert!(matches!(e, PolicyError::Metadata { .. }), "{e}");
+        assert!(!out.exists());
+    }
 }
