@@ -55,6 +55,17 @@ int32_t haca_policy_route(HacaPolicy *policy, const HacaNode *nodes, size_t num_
                           const HacaJob *job, double now, double observed_at,
                           uint32_t jobs_in_system);
 
+/* Copies the metadata value for `key` (any key of policy/FORMAT.md the file has:
+ * "format_version", "scenario", "evaluation", "verdict", ...) into `buf` as a NUL-terminated
+ * string, truncated to buf_len - 1 bytes if it is longer, and returns the value's full length in
+ * bytes (without the NUL), like snprintf: call with buf_len 0 (buf may then be NULL) to size the
+ * buffer, then again with a buffer of the returned length + 1. Returns (size_t)-1 when the key
+ * is absent or `policy` or `key` is NULL: see haca_policy_last_error(). The values are those of
+ * the loaded policy as this library writes them (keys outside FORMAT.md are not kept, and
+ * "created_by" names this library). */
+size_t haca_policy_metadata(const HacaPolicy *policy, const char *key, char *buf,
+                            size_t buf_len);
+
 /* Frees a handle (NULL is ignored). */
 void haca_policy_free(HacaPolicy *policy);
 

@@ -2,6 +2,7 @@
 //! The header is `include/haca_policy.h`; its structs mirror [`HacaNode`] and [`HacaJob`].
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::{c_char, CStr, CString};
 use std::sync::Arc;
 
@@ -46,6 +47,8 @@ pub struct HacaJob {
 pub struct HacaPolicy {
     router: PolicyRouter,
     view: ClusterView,
+    /// The policy's metadata (`Policy::metadata`), for `haca_policy_metadata`.
+    metadata: HashMap<String, String>,
 }
 
 thread_local! {
@@ -73,7 +76,9 @@ pub unsafe extern "C" fn haca_policy_load(path: *const c_char) -> *mut HacaPolic
         Ok(policy) => {
             set_error("");
             let scales = policy.info.scales;
+            let metadata = policy.metadata();
             Box::into_raw(Box::new(HacaPolicy {
+                metadata,
                 router: PolicyRouter::new(Arc::new(policy), Selection::Greedy, 0),
                 view: ClusterView {
                     scales,
@@ -157,6 +162,52 @@ pub unsafe extern "C" fn haca_policy_route(
         retries: job.retries,
     };
     p.router.route(&p.view) as i32
+}
+
+/// Copies the metadata value for `key` (`format_version`, `scenario`, `evaluation`, `verdict`,
+/// ...) into `buf` as a NUL-terminated string, truncated to `buf_len - 1` bytes if needed, and
+/// returns the value's full length in bytes (without the NUL), as `snprintf` does: call with
+/// `buf_len` 0 (and `buf` NULL) to size the buffer. Returns `usize::MAX` (`(size_t)-1`) and sets
+/// the last error when the key is absent or `policy` or `key` is NULL (or `buf` is NULL with a
+/// non-zero `buf_len`). The values are `Policy::metadata` of the loaded policy: keys outside
+/// `policy/FORMAT.md` are not kept, and `created_by` names this library.
+///
+/// # Safety
+/// `policy` must come from `haca_policy_load`, `key` must be a NUL-terminated string, and `buf`
+/// must point to `buf_len` writable bytes (it may be NULL when `buf_len` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn haca_policy_metadata(
+    policy: *const HacaPolicy,
+    key: *const c_char,
+    buf: *mut c_char,
+    buf_len: usize,
+) -> usize {
+    if policy.is_null() || key.is_null() || (buf.is_null() && buf_len > 0) {
+        set_error("haca_policy_metadata: a NULL pointer was passed");
+        return usize::MAX;
+    }
+    // SAFETY: non-null pointers from the caller, valid per the contract above.
+    let (p, key) = unsafe { (&*policy, CStr::from_ptr(key)) };
+    let key = key.to_string_lossy();
+    let Some(value) = p.metadata.get(key.as_ref()) else {
+        let mut keys: Vec<&str> = p.metadata.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        set_error(format!(
+            "haca_policy_metadata: the policy has no metadata `{key}` (it has {})",
+            keys.join(", ")
+        ));
+        return usize::MAX;
+    };
+    let bytes = value.as_bytes();
+    if buf_len > 0 {
+        let n = bytes.len().min(buf_len - 1);
+        // SAFETY: `buf` holds `buf_len > n` bytes; the source is a distinct Rust allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), n);
+            *buf.add(n) = 0;
+        }
+    }
+    bytes.len()
 }
 
 /// # Safety

@@ -33,6 +33,32 @@ int main(int argc, char **argv) {
         fprintf(stderr, "load failed: %s\n", haca_policy_last_error());
         return 1;
     }
+    /* Metadata, snprintf-style: size it, read it, truncate it; an absent key is an error. */
+    char buf[16] = "";
+    size_t len = haca_policy_metadata(p, "format_version", NULL, 0);
+    if (len != 1 || haca_policy_metadata(p, "format_version", buf, sizeof buf) != 1 ||
+        strcmp(buf, "1") != 0) {
+        fprintf(stderr, "format_version: length %zu, value \"%s\"\n", len, buf);
+        return 1;
+    }
+    size_t full = haca_policy_metadata(p, "format", buf, 5);
+    if (full != strlen("haca-policy") || strcmp(buf, "haca") != 0) {
+        fprintf(stderr, "format truncated to 4 bytes: %zu, \"%s\"\n", full, buf);
+        return 1;
+    }
+    if (haca_policy_metadata(p, "no_such_key", buf, sizeof buf) != (size_t)-1 ||
+        strstr(haca_policy_last_error(), "no_such_key") == NULL) {
+        fprintf(stderr, "an absent key must fail with its name, got: %s\n", haca_policy_last_error());
+        return 1;
+    }
+    if (haca_policy_metadata(NULL, "format", buf, sizeof buf) != (size_t)-1 ||
+        haca_policy_metadata(p, NULL, buf, sizeof buf) != (size_t)-1) {
+        fprintf(stderr, "NULL arguments must fail\n");
+        return 1;
+    }
+    char verdict[1024] = "";
+    size_t vlen = haca_policy_metadata(p, "verdict", verdict, sizeof verdict);
+
     HacaJob job;
     memset(&job, 0, sizeof job);
     job.est_work = 2.0;
@@ -60,5 +86,10 @@ int main(int argc, char **argv) {
     }
     haca_policy_free(p);
     printf("c abi: routed to node %d of 4, then to node %d; errors reported\n", only, any);
+    if (vlen == (size_t)-1) {
+        printf("c abi: format_version 1, no verdict recorded\n");
+    } else {
+        printf("c abi: format_version 1, verdict (%zu bytes): %s\n", vlen, verdict);
+    }
     return 0;
 }
