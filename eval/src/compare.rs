@@ -217,6 +217,15 @@ impl Comparison {
             .collect()
     }
 
+    /// The verdict each exported policy's file records, in contender order: (name, its JSON
+    /// object or `None` when the file has none). Sampling variants are left out (same file).
+    pub fn verdicts(&self) -> Vec<(String, Option<Value>)> {
+        self.results
+            .iter()
+            .filter_map(|r| Some((r.contender.name().to_string(), r.contender.verdict()?)))
+            .collect()
+    }
+
     /// The human-readable table: mean ± 95% CI per metric, `*` on the best value of each
     /// column, and each contender's latency and stranded idle against `random` and against the
     /// best heuristic.
@@ -332,12 +341,18 @@ impl Comparison {
                 })
             })
             .collect();
+        let verdicts: Vec<Value> = self
+            .verdicts()
+            .into_iter()
+            .map(|(router, verdict)| json!({"router": router, "verdict": verdict}))
+            .collect();
         json!({
             "scenario": self.scenario,
             "episodes": self.episodes,
             "seed": self.seed,
             "results": results,
             "paired": paired,
+            "verdicts": verdicts,
         })
     }
 

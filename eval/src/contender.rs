@@ -157,6 +157,47 @@ impl Contender {
         })
     }
 
+    /// The verdict a greedy policy's file records (its JSON object, `policy/FORMAT.md`):
+    /// `Some(None)` when the file has none, `None` for other contenders and for the sampling
+    /// variants (the same file; its verdict is reported once, with the greedy policy).
+    pub fn verdict(&self) -> Option<Option<serde_json::Value>> {
+        match self {
+            Contender::Policy {
+                policy,
+                selection: Selection::Greedy,
+                ..
+            } => Some(
+                policy
+                    .info
+                    .verdict
+                    .as_deref()
+                    .and_then(|v| serde_json::from_str(v).ok()),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The line printed before a report for a greedy policy: `policy:x: trained verdict on
+    /// <scenario>: <the verdict's line>`, or `policy:x: no verdict recorded`; `None` where
+    /// [`Contender::verdict`] is `None`.
+    pub fn verdict_note(&self) -> Option<String> {
+        let verdict = self.verdict()?;
+        let Contender::Policy { policy, .. } = self else {
+            return None;
+        };
+        let name = self.name();
+        Some(match verdict {
+            None => format!("{name}: no verdict recorded"),
+            Some(v) => {
+                let text = policy.info.verdict_line().unwrap_or_else(|| v.to_string());
+                match policy.info.scenario.as_str() {
+                    "" => format!("{name}: trained verdict: {text}"),
+                    sc => format!("{name}: trained verdict on {sc}: {text}"),
+                }
+            }
+        })
+    }
+
     pub fn is_heuristic(&self) -> bool {
         matches!(self, Contender::Router(_))
     }

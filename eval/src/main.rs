@@ -262,6 +262,20 @@ fn save_chart(chart: &plots::LineChart, dir: &Path, stem: &str) -> Result<()> {
     Ok(())
 }
 
+/// Each exported policy's recorded verdict (or that it has none), before a report.
+fn print_verdicts(contenders: &[Contender]) {
+    let notes: Vec<String> = contenders
+        .iter()
+        .filter_map(Contender::verdict_note)
+        .collect();
+    for note in &notes {
+        println!("{note}");
+    }
+    if !notes.is_empty() {
+        println!();
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Compare(a) => {
@@ -289,6 +303,7 @@ fn run(cli: Cli) -> Result<()> {
                 haca_eval::compare(&sc, &contenders, a.episodes, a.common.seed, detailed, &bar)?;
             bar.finish_and_clear();
             println!("scenario {} ({})\n", sc.name, sc.summary());
+            print_verdicts(&contenders);
             print!("{}", cmp.table());
             if let Some(p) = &a.json {
                 write_json(p, &cmp.to_json())?;
@@ -313,6 +328,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             let sw = haca_eval::sweep(&sc, &loads, &contenders, a.episodes, a.common.seed, &bar)?;
             bar.finish_and_clear();
+            print_verdicts(&contenders);
             print!("{}", sw.table());
             if let Some(p) = &a.json {
                 write_json(p, &sw.to_json())?;
@@ -332,6 +348,7 @@ fn run(cli: Cli) -> Result<()> {
             let res =
                 haca_eval::capacity(&sc, &contenders, a.slo_p99, a.episodes, a.common.seed, &bar)?;
             bar.finish_and_clear();
+            print_verdicts(&contenders);
             print!(
                 "{}",
                 haca_eval::capacity_table(&res, sc.nodes.len(), a.slo_p99)

@@ -309,6 +309,66 @@ fn compare_takes_exported_policies() {
 }
 
 #[test]
+fn compare_prints_and_reports_each_policys_recorded_verdict() {
+    let dir = out_dir("verdict");
+    let verdict = r#"{"line": "policy beats sed: mean latency -3.1 ± 1.2 s (paired 95%, 64 episodes)", "outcome": "beats", "baseline": "sed", "metric": "mean_latency_s", "paired_mean": -3.1, "paired_ci95": 1.2, "policy_mean": 8.2, "baseline_mean": 11.3, "episodes": 64, "seed": 0}"#;
+    let mut p = haca_policy::Policy::random(haca_policy::Architecture::default(), 1);
+    p.info.scenario = "park".into();
+    let (judged, plain) = (
+        dir.join("judged.safetensors"),
+        dir.join("plain.safetensors"),
+    );
+    p.save(&plain).unwrap();
+    p.info.verdict = Some(verdict.into());
+    p.save(&judged).unwrap();
+    let json = dir.join("v.json");
+    let out = succeeds(
+        bin()
+            .args([
+                "compare",
+                "--scenario",
+                "env/scenarios/park.toml",
+                "--routers",
+                "sed",
+                "--episodes",
+                "2",
+                "--sample",
+                "1",
+            ])
+            .arg("--policy")
+            .arg(&judged)
+            .arg("--policy")
+            .arg(&plain)
+            .arg("--json")
+            .arg(&json),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {text}"))
+    };
+    let line = at("\npolicy:judged: trained verdict on park: policy beats sed: mean latency -3.1 ± 1.2 s (paired 95%, 64 episodes)\n");
+    let none = at("\npolicy:plain: no verdict recorded\n");
+    let table = at("\nrouter ");
+    assert!(line < table && none < table, "before the table: {text}");
+    assert!(!text.contains("~sample: "), "once per file: {text}");
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(verdict).unwrap();
+    assert_eq!(
+        doc["verdicts"],
+        serde_json::json!([
+            {"router": "policy:judged", "verdict": expected},
+            {"router": "policy:plain", "verdict": null},
+        ])
+    );
+    // The other keys are unchanged.
+    assert_eq!(doc["results"].as_array().unwrap().len(), 5);
+    assert_eq!(doc["paired"].as_array().unwrap().len(), 4);
+}
+
+#[test]
 fn compare_runs_on_a_rescaled_network() {
     let out = succeeds(bin().args([
         "compare",

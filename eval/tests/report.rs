@@ -28,9 +28,13 @@ fn json_schema_snapshot() {
     let doc = cmp.to_json();
     let mut top: Vec<&String> = doc.as_object().unwrap().keys().collect();
     top.sort();
-    assert_eq!(top, ["episodes", "paired", "results", "scenario", "seed"]);
-    // Paired rows are for learned policies only.
+    assert_eq!(
+        top,
+        ["episodes", "paired", "results", "scenario", "seed", "verdicts"]
+    );
+    // Paired rows and recorded verdicts are for learned policies only.
     assert_eq!(doc["paired"].as_array().unwrap().len(), 0);
+    assert_eq!(doc["verdicts"].as_array().unwrap().len(), 0);
     assert_eq!(doc["scenario"], "park");
     assert_eq!(doc["seed"], 7);
     let results = doc["results"].as_array().unwrap();
