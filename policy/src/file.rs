@@ -269,6 +269,9 @@ impl Policy {
                 self.info.training_steps.to_string(),
             ),
             ("evaluation".into(), self.info.evaluation.clone()),
+            // The input preprocessing: every (normalized) feature clipped to ±this, by the
+            // runtime and by the trainer's burn model alike.
+            ("input_clip".into(), crate::model::OBS_CLIP.to_string()),
             (
                 "created_by".into(),
                 format!("haca-policy {}", env!("CARGO_PKG_VERSION")),
@@ -406,6 +409,18 @@ impl Policy {
             key: key.into(),
             detail,
         };
+        // Files from before the key existed were trained with the same clip.
+        if let Some(clip) = get("input_clip") {
+            if clip.parse::<f32>().ok() != Some(crate::model::OBS_CLIP) {
+                return Err(bad(
+                    "input_clip",
+                    format!(
+                        "is {clip}, but this runtime clips inputs to ±{}: the policy was trained with other preprocessing; retrain or export it with this version",
+                        crate::model::OBS_CLIP
+                    ),
+                ));
+            }
+        }
         let arch_json: serde_json::Value =
             serde_json::from_str(&get("architecture").unwrap_or_default())
                 .map_err(|e| bad("architecture", format!("not JSON: {e}")))?;

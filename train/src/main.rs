@@ -38,6 +38,20 @@ enum Command {
         #[arg(long)]
         int8: bool,
     },
+    /// Draw learning curves (evaluation mean latency against training seconds, with sed and
+    /// affinity) from run folders' curve.csv into OUT/learning_curves.{svg,png}.
+    Curves {
+        /// Run folders.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        #[arg(long, default_value = "docs/img")]
+        out: PathBuf,
+        #[arg(
+            long,
+            default_value = "haca-small: evaluation mean latency during training"
+        )]
+        title: String,
+    },
     /// Measure end-to-end training speed: PPO updates with the default settings but every epoch
     /// run (no KL early stop), no logging or checkpoints; prints per-update and median env
     /// steps per second, and how an update's time splits between the rollout and the burn
@@ -190,6 +204,12 @@ fn run(cli: Cli) -> Result<()> {
     {
         anyhow::ensure!(updates > 0, "--updates must be at least 1");
         return bench(scenario, updates, envs, device);
+    }
+    if let Some(Command::Curves { runs, out, title }) = &cli.command {
+        for f in haca_train::curves::draw(runs, out, title).map_err(|e| anyhow!(e))? {
+            println!("wrote {}", f.display());
+        }
+        return Ok(());
     }
     if let Some(Command::Export { run, out, int8 }) = cli.command {
         let dir = RunDir(run.clone());

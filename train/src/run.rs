@@ -45,11 +45,32 @@ impl RunDir {
     pub fn curve(&self) -> PathBuf {
         self.0.join("curve.csv")
     }
+    /// One line per update: the losses and the statistics behind them.
+    pub fn updates(&self) -> PathBuf {
+        self.0.join("updates.csv")
+    }
 }
 
 /// Header of `curve.csv`.
 pub const CURVE_HEADER: &str =
-    "update,global_step,train_seconds,mean_latency_s,stranded_idle_frac,sed_mean_latency_s,paired_vs_sed,paired_ci95";
+    "update,global_step,train_seconds,mean_latency_s,stranded_idle_frac,sed_mean_latency_s,paired_vs_sed,paired_ci95,affinity_mean_latency_s";
+
+/// Header of `updates.csv` (rollout episodes' latency and stranded idle; NaN if none ended).
+pub const UPDATES_HEADER: &str = "update,global_step,policy_loss,value_loss,entropy,approx_kl,clipfrac,explained_variance,advantage_var,return_var,value_mean,epochs_run,episode_latency_s,episode_stranded";
+
+/// Appends one line to a CSV file, writing `header` first when the file is new.
+fn append_csv(path: &Path, header: &str, line: &str) -> Result<(), String> {
+    let new_file = !path.exists();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io(path))?;
+    if new_file {
+        writeln!(f, "{header}").map_err(io(path))?;
+    }
+    writeln!(f, "{line}").map_err(io(path))
+}
 
 /// How a run is started.
 #[derive(Debug, Clone, Default)]
@@ -149,11 +170,12 @@ fn checkpoint_eval(
         &trainer.scenario,
         policy,
         "policy",
-        "sed",
+        "sed,affinity",
         cfg.eval_episodes,
         eval_seed,
     )?;
     let get = |who: &str, m: &str| cmp.result(who).expect("evaluated").get(m).mean;
+    let affinity = get("affinity", "mean_latency_s");
     let lat = get("policy", "mean_latency_s");
     let stranded = get("policy", "stranded_idle_frac");
     let sed = get("sed", "mean_latency_s");
@@ -165,25 +187,18 @@ fn checkpoint_eval(
     tb.add_scalar("eval/stranded_idle", stranded as f32, step);
     tb.add_scalar("eval/sed_mean_latency", sed as f32, step);
     tb.add_scalar("eval/paired_vs_sed", paired.mean as f32, step);
-    let new_file = !run.curve().exists();
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(run.curve())
-        .map_err(io(&run.curve()))?;
-    if new_file {
-        writeln!(f, "{CURVE_HEADER}").map_err(io(&run.curve()))?;
-    }
-    writeln!(
-        f,
-        "{},{},{:.3},{lat},{stranded},{sed},{},{}",
-        trainer.state.update,
-        trainer.state.global_step,
-        trainer.state.train_seconds,
-        paired.mean,
-        paired.ci95
-    )
-    .map_err(io(&run.curve()))?;
+    append_csv(
+        &run.curve(),
+        CURVE_HEADER,
+        &format!(
+            "{},{},{:.3},{lat},{stranded},{sed},{},{},{affinity}",
+            trainer.state.update,
+            trainer.state.global_step,
+            trainer.state.train_seconds,
+            paired.mean,
+            paired.ci95
+        ),
+    )?;
     if trainer.state.best_eval.is_none_or(|b| lat < b) {
         trainer.state.best_eval = Some(lat);
         let summary = serde_json::json!({
@@ -297,6 +312,24 @@ pub fn train(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer,
                 tb.add_scalar(tag, v as f32, step);
             }
         }
+        append_csv(
+            &run.updates(),
+            UPDATES_HEADER,
+            &format!(
+                "{},{step},{},{},{},{},{},{},{},{},{},{},{latency},{stranded}",
+                trainer.state.update,
+                s.policy_loss,
+                s.value_loss,
+                s.entropy,
+                s.approx_kl,
+                s.clipfrac,
+                s.explained_variance,
+                s.advantage_var,
+                s.return_var,
+                s.value_mean,
+                s.epochs_run
+            ),
+        )?;
         if !s.episodes.is_empty() {
             tb.add_scalar("charts/episodic_return", ret as f32, step);
             tb.add_scalar("haca/stranded_idle", stranded as f32, step);

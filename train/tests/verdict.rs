@@ -1,0 +1,109 @@
+//! The command line tells the truth about its policy: a tiny run that cannot beat `sed` says so,
+//! records it in the file, fails under `--require-win`, and never names an unevaluated policy
+//! "best". Resume refuses flags that contradict the saved run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_haca-train"));
+    c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    c
+}
+
+fn out_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("haca-verdict-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A run far too short to learn anything: 4 updates from random weights, evaluation off.
+fn tiny_run(dir: &Path, extra: &[&str]) -> Output {
+    bin()
+        .args([
+            "--total-steps",
+            "512",
+            "--envs",
+            "4",
+            "--steps-per-rollout",
+            "32",
+        ])
+        .args(["--init-from", "none", "--eval-episodes", "6"])
+        .args([
+            "--set",
+            "eval_every=0",
+            "--set",
+            "hidden=8",
+            "--set",
+            "eval_episodes=2",
+        ])
+        .arg("--out")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_losing_run_says_so_records_it_and_fails_under_require_win() {
+    let dir = out_dir("loses");
+    let o = tiny_run(&dir, &[]);
+    let out = text(&o);
+    assert!(o.status.success(), "a loss is not a failed run: {out}");
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("verdict: policy LOSES to sed by +") && last.contains("do not deploy it"),
+        "the last line is the verdict: {out}"
+    );
+    // Evaluation was off, yet the file named best was evaluated once: its last weights.
+    let curve = std::fs::read_to_string(dir.join("curve.csv")).unwrap();
+    assert_eq!(curve.lines().count(), 2, "{curve}");
+    let best = haca_policy::Policy::load(dir.join("best.safetensors")).unwrap();
+    assert!(best
+        .info
+        .evaluation
+        .contains("last weights (no periodic evaluation)"));
+    let v: serde_json::Value = serde_json::from_str(best.info.verdict.as_deref().unwrap()).unwrap();
+    assert_eq!(v["outcome"], "loses");
+    assert_eq!(v["baseline"], "sed");
+    assert_eq!(v["episodes"], 6);
+    assert!(v["paired_mean"].as_f64().unwrap() > 0.0);
+    // haca-eval shows it when it loads the file.
+    let c = haca_eval::Contender::policy(&dir.join("best.safetensors")).unwrap();
+    assert!(c.verdict_note().unwrap().contains("LOSES to sed"));
+
+    let o = tiny_run(&out_dir("require"), &["--require-win"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("--require-win: the policy does not beat sed"));
+}
+
+#[test]
+fn resume_refuses_contradicting_flags_and_extends_with_total_steps() {
+    let dir = out_dir("resume");
+    assert!(tiny_run(&dir, &[]).status.success());
+    for flag in [["--seed", "3"], ["--envs", "8"], ["--learning-rate", "0.1"]] {
+        let o = bin().arg("--resume").arg(&dir).args(flag).output().unwrap();
+        assert!(!o.status.success());
+        assert!(
+            text(&o).contains("cannot be used with"),
+            "{flag:?}: {}",
+            text(&o)
+        );
+    }
+    let o = bin()
+        .arg("--resume")
+        .arg(&dir)
+        .args(["--total-steps", "1024", "--eval-episodes", "2"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("trained 1024 steps"), "{}", text(&o));
+}
