@@ -118,6 +118,15 @@ fn mean(xs: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
+/// Prints above the progress bar, or plainly when there is none (not a terminal, tests).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
 fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
@@ -269,7 +278,7 @@ pub fn train(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer,
                 f64::NAN
             };
             trainer.state.train_seconds += started.elapsed().as_secs_f64();
-            bar.println(format!(
+            say(&bar, format!(
                 "warm start: cloned {teacher} on {} decisions in {:.1} s (agreement {:.1}%, critic explained variance {:.2}); clone's evaluation mean latency {lat:.2} s",
                 r.samples,
                 r.seconds,
@@ -281,7 +290,7 @@ pub fn train(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer,
 
     while trainer.state.update < updates {
         if INTERRUPTED.load(Ordering::Relaxed) {
-            bar.println("interrupted: saving a checkpoint");
+            say(&bar, "interrupted: saving a checkpoint".into());
             break;
         }
         let started = Instant::now();
