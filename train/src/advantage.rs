@@ -86,7 +86,7 @@ pub fn gae(x: &GaeInput) -> Vec<f32> {
     let mut adv = vec![0f32; x.rewards.len()];
     let mut last = vec![0f32; envs];
     for t in (0..steps).rev() {
-        for e in 0..envs {
+        for (e, last_e) in last.iter_mut().enumerate() {
             let i = t * envs + e;
             let (next_v, carry) = if x.terminated[i] {
                 (0.0, 0.0)
@@ -98,8 +98,8 @@ pub fn gae(x: &GaeInput) -> Vec<f32> {
                 (x.values[i + envs], 1.0)
             };
             let delta = x.rewards[i] + x.gamma * next_v - x.values[i];
-            last[e] = delta + x.gamma * x.lambda * carry * last[e];
-            adv[i] = last[e];
+            *last_e = delta + x.gamma * x.lambda * carry * *last_e;
+            adv[i] = *last_e;
         }
     }
     adv

@@ -152,12 +152,12 @@ impl Trainer {
                 };
             }
             venv.step(&actions).map_err(|e| e.to_string())?;
-            for e in 0..envs {
+            for (e, teacher) in teachers.iter_mut().enumerate() {
                 rewards.push(venv.rewards[e]);
                 let end = venv.terminated[e] || venv.truncated[e];
                 ended.push(end);
                 if end {
-                    teachers[e].reset(haca_policy::rng::derive_seed(
+                    teacher.reset(haca_policy::rng::derive_seed(
                         venv.env(e).info().episode_seed,
                         1,
                     ));
@@ -183,13 +183,13 @@ impl Trainer {
         d.has_return = vec![false; steps * envs];
         let mut g = vec![0f32; envs];
         for t in (0..steps).rev() {
-            for e in 0..envs {
+            for (e, g_e) in g.iter_mut().enumerate() {
                 let i = t * envs + e;
                 if ended[i] {
-                    g[e] = 0.0;
+                    *g_e = 0.0;
                 }
-                g[e] = rewards[i] + self.cfg.gamma as f32 * g[e];
-                d.returns[i] = g[e];
+                *g_e = rewards[i] + self.cfg.gamma as f32 * *g_e;
+                d.returns[i] = *g_e;
                 d.has_return[i] = t < usable;
             }
         }
