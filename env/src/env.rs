@@ -40,6 +40,9 @@ pub struct Info {
     pub nodes: usize,
     /// Offered load of this episode's network.
     pub offered_load: f64,
+    /// Job-seconds spent in the system since the previous decision (the reward's jobs
+    /// integral before its weight and norm).
+    pub job_seconds: f64,
     /// Set on the step that ends an episode.
     pub metrics: Option<EpisodeMetrics>,
 }
@@ -174,6 +177,7 @@ impl Env {
             episode: self.info.episode,
             nodes: self.sim.sc.nodes.len(),
             offered_load: self.sim.sc.offered_load(),
+            job_seconds: 0.0,
             metrics: None,
         };
         (&self.sim.view, &self.info)
@@ -205,6 +209,7 @@ impl Env {
             episode: self.info.episode,
             nodes: self.sim.sc.nodes.len(),
             offered_load: self.sim.sc.offered_load(),
+            job_seconds: 0.0,
             metrics: Some(metrics),
         };
         metrics
@@ -232,6 +237,7 @@ impl Env {
         self.info.time = self.sim.now;
         self.info.jobs_in_system = self.sim.jobs_in_system();
         self.info.decisions = self.sim.decisions();
+        self.info.job_seconds = self.sim.last_job_seconds;
         self.info.metrics = None;
         if over {
             self.state = State::Over;
@@ -285,7 +291,28 @@ impl Env {
         }
         self.info.episode = snap.episode;
         self.sim.set_stream_state(snap.stream);
+        // The replay's own credits were collected the first time round.
+        self.sim.credits.clear();
         Ok(())
+    }
+
+    /// Per-job credit: when on, every job that leaves a placement (answered, or handed back by
+    /// a failure) records the decision that placed it and the seconds it spent in the system
+    /// under that placement; [`Env::take_credits`] collects them. The credits of an episode sum
+    /// to its jobs integral (every job's latency), so a trainer can charge each routing
+    /// decision with what its own job cost instead of spreading that cost over later steps.
+    pub fn set_record_credits(&mut self, on: bool) {
+        self.sim.record_credits = on;
+    }
+
+    /// Moves the credits recorded since the last call into `out` as (decision, seconds).
+    pub fn take_credits(&mut self, out: &mut Vec<(u64, f64)>) {
+        out.append(&mut self.sim.credits);
+    }
+
+    /// (decision, seconds in the system so far) of every placed job not yet answered.
+    pub fn outstanding_credits(&self, out: &mut Vec<(u64, f64)>) {
+        self.sim.outstanding_credits(out);
     }
 
     /// The current observation.

@@ -73,6 +73,11 @@ struct Job {
     kind: u32,
     retries: u32,
     node: u32,
+    /// The routing decision (index in the episode) that placed it, `u64::MAX` before.
+    decision: u64,
+    /// When its current placement's time in the system started: arrival, or the failure that
+    /// sent it back for another routing.
+    since: f64,
 }
 
 /// A job holding a slot. `start` is infinite while it waits for its model to load.
@@ -215,6 +220,12 @@ pub(crate) struct Sim {
     observed_at: f64,
     acc: Accounting,
     last_int_jobs: f64,
+    /// Job-seconds in the system since the previous decision (the reward's jobs integral).
+    pub last_job_seconds: f64,
+    /// When on, every job leaving a placement (answered, or handed back by a failure) records
+    /// (the decision that placed it, its seconds in the system under that placement).
+    pub record_credits: bool,
+    pub credits: Vec<(u64, f64)>,
     last_int_stranded: f64,
     /// The view of the current decision (valid after `run` returned `Decision`).
     pub view: ClusterView,
@@ -420,6 +431,9 @@ impl Sim {
             observed_at: 0.0,
             acc: Accounting::default(),
             last_int_jobs: 0.0,
+            last_job_seconds: 0.0,
+            record_credits: false,
+            credits: Vec::new(),
             last_int_stranded: 0.0,
             view,
             pooled: false,
@@ -461,6 +475,7 @@ impl Sim {
             fresh.base = self.base.clone();
             fresh.seed_rng = self.seed_rng.clone();
             fresh.pooled = self.pooled;
+            fresh.record_credits = self.record_credits;
             fresh.series = self.series.take();
             *self = fresh;
         }
@@ -489,6 +504,8 @@ impl Sim {
         self.jobs_in_system = 0;
         self.observed_at = 0.0;
         self.last_int_jobs = 0.0;
+        self.last_job_seconds = 0.0;
+        self.credits.clear();
         self.last_int_stranded = 0.0;
         if let Some(series) = &mut self.series {
             series.stranded.clear();
@@ -715,6 +732,8 @@ impl Sim {
             kind: (model * 3 + mode.index()) as u32,
             retries: 0,
             node: u32::MAX,
+            decision: u64::MAX,
+            since: self.now,
         };
         match self.free_jobs.pop() {
             Some(id) => {
@@ -928,8 +947,9 @@ impl Sim {
             .pending
             .pop_front()
             .expect("dispatch needs a pending job");
-        self.acc.decisions += 1;
         let job = &mut self.jobs[j as usize];
+        job.decision = self.acc.decisions;
+        self.acc.decisions += 1;
         job.node = n as u32;
         let (est, kind) = (job.est_work, job.kind);
         let node = &mut self.nodes[n];
@@ -964,6 +984,9 @@ impl Sim {
 
         // Answered: response metrics.
         self.jobs_in_system -= 1;
+        if self.record_credits && job.decision != u64::MAX {
+            self.credits.push((job.decision, self.now - job.since));
+        }
         let sc = &self.sc;
         let latency = self.now - job.arrival;
         let service = quantize(job.work / sc.nodes[n].speed, sc.time_quantum_s);
@@ -1062,6 +1085,11 @@ impl Sim {
     }
 
     fn retry(&mut self, j: u32) {
+        let job = &mut self.jobs[j as usize];
+        if self.record_credits && job.decision != u64::MAX {
+            self.credits.push((job.decision, self.now - job.since));
+        }
+        job.since = self.now;
         self.jobs[j as usize].retries += 1;
         self.acc.retries += 1;
         self.pending.push_back(j);
@@ -1312,12 +1340,31 @@ impl Sim {
     pub fn take_reward(&mut self) -> f64 {
         let r = &self.sc.reward;
         let dj = self.acc.int_jobs - self.last_int_jobs;
+        self.last_job_seconds = dj;
         let ds = self.acc.int_stranded - self.last_int_stranded;
         self.last_int_jobs = self.acc.int_jobs;
         self.last_int_stranded = self.acc.int_stranded;
         let reward = -(r.jobs * dj + r.stranded * ds / self.sc.scales.speed) / r.norm_s;
         self.acc.episode_return += reward;
         reward
+    }
+
+    /// (decision, seconds in the system so far) of every placed job not yet answered.
+    pub fn outstanding_credits(&self, out: &mut Vec<(u64, f64)>) {
+        for (n, node) in self.nodes.iter().enumerate() {
+            let running = &self.running[self.slot_off[n]..self.slot_off[n] + node.busy as usize];
+            let jobs = node
+                .queue
+                .iter()
+                .copied()
+                .chain(running.iter().map(|r| r.job));
+            for j in jobs {
+                let job = &self.jobs[j as usize];
+                if job.decision != u64::MAX {
+                    out.push((job.decision, self.now - job.since));
+                }
+            }
+        }
     }
 
     pub fn job_counts(&self) -> JobCounts {

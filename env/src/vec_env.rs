@@ -67,6 +67,13 @@ pub struct VecEnv {
     pub final_job_obs: Vec<f32>,
     pub final_global_obs: Vec<f32>,
     pub final_mask: Vec<bool>,
+    /// With [`VecEnv::record_credits`]: the per-job credits each env recorded in the last step,
+    /// as (decision, seconds), belonging to episode `credit_episode[e]` (the episode that was
+    /// running when the step began: with `SameStep` a reset may follow in the same step).
+    pub credits: Vec<Vec<(u64, f64)>>,
+    pub credit_episode: Vec<u64>,
+    /// Each env's `Info::job_seconds` of the last step.
+    pub job_seconds: Vec<f32>,
     /// Envs to reset at their next step (NextStep) or that are ended (Disabled).
     pending_reset: Vec<bool>,
 }
@@ -99,6 +106,9 @@ impl VecEnv {
             final_job_obs: vec![0.0; num_envs * JOB_FEATURES],
             final_global_obs: vec![0.0; num_envs * GLOBAL_FEATURES],
             final_mask: vec![false; num_envs * max_nodes],
+            credits: vec![Vec::new(); num_envs],
+            credit_episode: vec![0; num_envs],
+            job_seconds: vec![0.0; num_envs],
             pending_reset: vec![false; num_envs],
         }
     }
@@ -154,6 +164,11 @@ impl VecEnv {
         self.truncated.fill(false);
         self.final_metrics.fill(None);
         self.pending_reset.fill(false);
+    }
+
+    /// Turns per-job credit recording on or off in every env (see [`Env::set_record_credits`]).
+    pub fn record_credits(&mut self, on: bool) {
+        self.envs.iter_mut().for_each(|e| e.set_record_credits(on));
     }
 
     /// Every env's state as (seed stream, episode seed, actions), and which wait for a reset
@@ -226,6 +241,9 @@ impl VecEnv {
                 self.final_job_obs.par_chunks_mut(JOB_FEATURES),
                 self.final_global_obs.par_chunks_mut(GLOBAL_FEATURES),
                 self.final_mask.par_chunks_mut(mn),
+                self.credits.par_iter_mut(),
+                self.credit_episode.par_iter_mut(),
+                self.job_seconds.par_iter_mut(),
             )
                 .into_par_iter(),
         )
@@ -247,10 +265,13 @@ impl VecEnv {
                         trunc,
                         fin,
                         pending,
-                        (f_nodes, f_job, f_global, f_mask),
+                        (f_nodes, f_job, f_global, f_mask, credits, credit_ep, job_s),
                     ),
                 )| {
                     *fin = None;
+                    credits.clear();
+                    *job_s = 0.0;
+                    *credit_ep = env.info().episode_seed;
                     if *pending {
                         *reward = 0.0;
                         *term = false;
@@ -267,14 +288,16 @@ impl VecEnv {
                         Err(source) => return Some(VecEnvError { env: e, source }),
                     };
                     *reward = step.reward as f32;
+                    *job_s = step.info.job_seconds as f32;
                     *term = step.terminated;
                     *trunc = step.truncated;
                     let done = step.done();
                     *fin = step.info.metrics;
+                    let (truncated, real) = (step.truncated, step.info.nodes.min(f_mask.len()));
+                    env.take_credits(credits);
                     if done && mode == AutoresetMode::SameStep {
-                        if step.truncated {
-                            let real = step.info.nodes.min(f_mask.len());
-                            features::encode(step.obs, f_nodes, f_job, f_global, f_mask);
+                        if truncated {
+                            features::encode(env.obs(), f_nodes, f_job, f_global, f_mask);
                             if !f_mask.iter().any(|&m| m) {
                                 f_mask[..real].fill(true);
                             }

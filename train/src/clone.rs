@@ -15,6 +15,7 @@ use haca_policy::model::Scratch;
 use haca_policy::{router_by_name, Router, ROUTER_NAMES};
 
 use crate::advantage::scale_rewards;
+use crate::credit::Credits;
 use crate::model::{log_probs, Batch};
 use crate::seeds::Stream;
 use crate::Trainer;
@@ -112,6 +113,9 @@ impl Trainer {
         let cfg = &self.cfg;
         let envs = cfg.envs;
         let mut venv = VecEnv::new(self.scenario.clone(), envs, AutoresetMode::SameStep);
+        let per_job = cfg.per_job_credit();
+        venv.record_credits(per_job);
+        let mut credits = Credits::new(envs, &self.scenario.reward);
         let base = Stream::Clone.member(cfg.seed, round);
         venv.reset(base);
         let mut teachers: Vec<Box<dyn Router>> = (0..envs)
@@ -123,12 +127,16 @@ impl Trainer {
             .collect();
         let n = venv.max_nodes();
         let mut d = Dataset::default();
-        let mut rewards = Vec::with_capacity(steps * envs);
+        let mut rewards = vec![0f32; steps * envs];
         let mut ended = Vec::with_capacity(steps * envs);
         let mut scratch = Scratch::default();
         let mut logits = vec![0f32; n];
         let mut actions = vec![0usize; envs];
-        for _ in 0..steps {
+        for t in 0..steps {
+            for e in 0..envs {
+                let info = venv.env(e).info();
+                credits.note(e, info.episode_seed, info.decisions, t);
+            }
             d.nodes.extend_from_slice(&venv.node_obs);
             d.job.extend_from_slice(&venv.job_obs);
             d.global.extend_from_slice(&venv.global_obs);
@@ -153,7 +161,7 @@ impl Trainer {
             }
             venv.step(&actions).map_err(|e| e.to_string())?;
             for (e, teacher) in teachers.iter_mut().enumerate() {
-                rewards.push(venv.rewards[e]);
+                rewards[t * envs + e] = venv.rewards[e];
                 let end = venv.terminated[e] || venv.truncated[e];
                 ended.push(end);
                 if end {
@@ -163,6 +171,12 @@ impl Trainer {
                     ));
                 }
             }
+            if per_job {
+                credits.charge_step(&mut rewards, &venv, t);
+            }
+        }
+        if per_job {
+            credits.charge_open(&mut rewards, &venv, steps);
         }
         // The critic learns the scaled rewards PPO will see: prime the running statistics here.
         if self.cfg.reward_scaling {
@@ -243,7 +257,7 @@ impl Trainer {
                 let t1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [k]), &device);
                 let act =
                     Tensor::<2, Int>::from_data(TensorData::new(labels.clone(), [k, 1]), &device);
-                let (logits, value) = self.net.forward(&obs); // [k, N], [k]
+                let (logits, value) = self.net.forward_with(&obs, self.cfg.detach_critic); // [k, N], [k]
                 let logp = log_probs(logits.clone()).gather(1, act).reshape([k]); // [k]
                 let ce = -logp.mean();
                 let err = value.clone() - t1(target.clone()); // [k]

@@ -85,6 +85,22 @@ pub struct TrainConfig {
     /// (Mao et al. 2019). 1: off. Must divide `envs`.
     #[serde(default = "one")]
     pub input_groups: usize,
+    /// How the jobs part of the reward is credited. `integral`: the scenario's reward as is,
+    /// minus the job-seconds spent in the system between two decisions, shared by every job
+    /// present. `per_job`: each decision is charged the seconds its own job then spends in the
+    /// system (on its answer, or when a failure hands it back), on the step that routed it;
+    /// an episode's total is the same, but the cost of a choice lands on the choice. Jobs still
+    /// in the system when a rollout ends are charged their time so far.
+    #[serde(default = "integral")]
+    pub reward_credit: String,
+    /// The value loss trains only the value head: no gradient from it reaches the embedding
+    /// and pooled context the policy shares with the critic.
+    #[serde(default)]
+    pub detach_critic: bool,
+}
+
+fn integral() -> String {
+    "integral".into()
 }
 
 fn one() -> usize {
@@ -133,6 +149,8 @@ impl Default for TrainConfig {
             bc_epochs: default_bc_epochs(),
             bc_learning_rate: default_bc_lr(),
             input_groups: 4,
+            reward_credit: "integral".into(),
+            detach_critic: false,
         }
     }
 }
@@ -146,6 +164,10 @@ impl TrainConfig {
             value_layers: 1,
             activation: haca_policy::Activation::Relu,
         }
+    }
+
+    pub fn per_job_credit(&self) -> bool {
+        self.reward_credit == "per_job"
     }
 
     pub fn batch_size(&self) -> usize {
@@ -190,7 +212,11 @@ impl TrainConfig {
 
     /// Rejects settings that cannot run, naming the field.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, bool); 18] = [
+        let checks: [(&str, bool); 19] = [
+            (
+                "reward_credit",
+                matches!(self.reward_credit.as_str(), "integral" | "per_job"),
+            ),
             (
                 "input_groups",
                 self.input_groups >= 1 && self.envs % self.input_groups.max(1) == 0,

@@ -10,6 +10,7 @@
 pub mod advantage;
 pub mod clone;
 mod config;
+pub mod credit;
 pub mod curves;
 pub mod model;
 mod ppo;

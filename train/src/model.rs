@@ -225,6 +225,12 @@ impl Net {
     /// multiply-adds and no `[B, N, 3H]` copies. The result is the same function of the same
     /// parameters (the parity test holds it to the runtime).
     pub fn forward(&self, batch: &Batch) -> (Tensor<2>, Tensor<1>) {
+        self.forward_with(batch, false)
+    }
+
+    /// [`Net::forward`]; with `detach_critic` the value head reads the pooled context without
+    /// passing gradients back into the layers the policy shares with it (same values).
+    pub fn forward_with(&self, batch: &Batch, detach_critic: bool) -> (Tensor<2>, Tensor<1>) {
         let [b, n, _] = batch.nodes.dims();
         let h = self.embed.bias.val().dims()[0];
         let nf = NODE_FEATURES;
@@ -269,6 +275,11 @@ impl Net {
         let logits = self.score_out.forward(u).reshape([b, n]); // [B, N]
         let mask = batch.mask.clone();
         let logits = logits * mask.clone() + (mask - 1.0) * (-MASKED_LOGIT); // [B, N]
+        let context = if detach_critic {
+            context.detach()
+        } else {
+            context
+        };
         let mut v = self.act(self.value[0].forward(context)); // [B, H]
         for layer in &self.value[1..] {
             v = self.act(layer.forward(v));

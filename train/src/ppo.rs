@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::advantage::{gae, scale_rewards, subtract_input_baseline, variance, GaeInput};
 use crate::config::TrainConfig;
+use crate::credit::Credits;
 use crate::model::{log_probs, Batch, Net};
 use crate::seeds::Stream;
 
@@ -249,6 +250,7 @@ impl Trainer {
         state: TrainState,
     ) -> Result<Trainer, String> {
         let mut venv = VecEnv::new(scenario.clone(), cfg.envs, AutoresetMode::SameStep);
+        venv.record_credits(cfg.per_job_credit());
         if state.envs.is_empty() {
             // A fresh run (or a checkpoint from before env snapshots: its envs restart).
             venv.reset_groups(Stream::Envs.seed(cfg.seed), cfg.input_groups);
@@ -413,6 +415,8 @@ impl Trainer {
         b.keys.resize(batch, (0, 0));
         let mut acted = vec![(0usize, 0f32, 0f32); envs];
         let mut actions = vec![0usize; envs];
+        let per_job = self.cfg.per_job_credit();
+        let mut credits = Credits::new(envs, &self.scenario.reward);
         for t in 0..t_steps {
             let row = t * envs;
             let venv = &self.venv;
@@ -427,6 +431,7 @@ impl Trainer {
             for e in 0..envs {
                 let info = venv.env(e).info();
                 b.keys[row + e] = (info.episode_seed, info.decisions);
+                credits.note(e, info.episode_seed, info.decisions, t);
             }
             let policy = &self.policy;
             self.actors
@@ -458,6 +463,12 @@ impl Trainer {
                     self.state.episodes += 1;
                 }
             }
+            if per_job {
+                credits.charge_step(&mut b.rewards, &self.venv, t);
+            }
+        }
+        if per_job {
+            credits.charge_open(&mut b.rewards, &self.venv, t_steps);
         }
         let policy = &self.policy;
         let venv = &self.venv;
@@ -568,7 +579,7 @@ impl Trainer {
                     &device,
                 );
 
-                let (logits, value) = self.net.forward(&obs); // [k, N], [k]
+                let (logits, value) = self.net.forward_with(&obs, cfg.detach_critic); // [k, N], [k]
                 let logp_all = log_probs(logits); // [k, N]
                 let new_logp = logp_all.clone().gather(1, actions).reshape([k]); // [k]
                 let probs = logp_all.clone().exp();
