@@ -12,7 +12,10 @@ pub struct TrainConfig {
     pub total_steps: u64,
     /// Parallel environments.
     pub envs: usize,
-    /// Decisions per environment per rollout.
+    /// Decisions per environment per rollout. 512, not CleanRL's 128: advantages near a
+    /// rollout's end lean on the critic, and a quarter of the steps of a 128-step rollout are
+    /// within 32 decisions of it. haca-small, 200 test episodes, paired vs sed: seed 2 -0.26 to
+    /// -1.74 s, seed 5 +0.18 to -1.40 s (at 2 M steps; 128 steps was measured at 1 M).
     pub steps_per_rollout: usize,
     pub seed: u64,
     pub learning_rate: f64,
@@ -120,9 +123,9 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             scenario: "env/scenarios/haca-small.toml".into(),
-            total_steps: 1_000_000,
+            total_steps: 2_000_000,
             envs: 16,
-            steps_per_rollout: 128,
+            steps_per_rollout: 512,
             seed: 1,
             learning_rate: 3e-4,
             anneal_lr: true,

@@ -148,6 +148,8 @@ fn bench(scenario: String, updates: usize, envs: Option<usize>, device: String) 
         // Every epoch of every update: a fixed amount of work per update, so that figures
         // compare across runs and with other implementations.
         target_kl: None,
+        // CleanRL's rollout length, as the PyTorch baseline uses (the README's table).
+        steps_per_rollout: 128,
         ..Default::default()
     };
     if let Some(e) = envs {
