@@ -17,6 +17,7 @@ use haca_policy::{router_by_name, Router, ROUTER_NAMES};
 use crate::advantage::scale_rewards;
 use crate::credit::Credits;
 use crate::model::{log_probs, Batch};
+use crate::rollout::shuffle;
 use crate::seeds::Stream;
 use crate::Trainer;
 
@@ -226,24 +227,15 @@ impl Trainer {
         let (mut v_err, mut v_var) = (Vec::new(), Vec::new());
         for epoch in 0..self.cfg.bc_epochs {
             let last = epoch + 1 == self.cfg.bc_epochs;
-            for i in (1..order.len()).rev() {
-                let j = self.rng.below(i as u64 + 1) as usize;
-                order.swap(i, j);
-            }
+            shuffle(&mut self.rng, &mut order);
             for chunk in order.chunks(mb) {
                 let k = chunk.len();
-                let gather = |src: &[f32], width: usize| -> Vec<f32> {
-                    chunk
-                        .iter()
-                        .flat_map(|&i| src[i * width..(i + 1) * width].iter().copied())
-                        .collect()
-                };
-                let obs = Batch::from_slices(
-                    &gather(&data.nodes, n * NODE_FEATURES),
-                    &gather(&data.job, JOB_FEATURES),
-                    &gather(&data.global, GLOBAL_FEATURES),
-                    &gather(&data.mask, n),
-                    k,
+                let obs = Batch::gather(
+                    &data.nodes,
+                    &data.job,
+                    &data.global,
+                    &data.mask,
+                    chunk,
                     n,
                     &device,
                 );

@@ -5,15 +5,23 @@
 //!   with [`model::Net::to_policy`].
 //! - [`Trainer`]: rollouts through the fast runtime forward pass, GAE, the clipped PPO update
 //!   with global gradient-norm clipping, checkpoints that resume bit-identically.
-//! - [`run`]: the command-line run loop (TensorBoard, progress, evaluation, export).
+//!   Its parts: `rollout` (acting and storage), [`advantage`] (reward scaling, GAE with
+//!   truncation, the input-dependent baseline), [`credit`] (per-job reward credit), `checkpoint`
+//!   (save and bit-identical resume, envs as replayable snapshots), [`clone`] (the warm start by
+//!   behaviour cloning of a heuristic), [`seeds`] (every random stream of a run).
+//! - [`run`]: the command-line run loop (TensorBoard, progress, evaluation, the choice of
+//!   `best.safetensors`, export), ending with a [`verdict::Verdict`]; [`curves`] draws runs'
+//!   learning curves.
 
 pub mod advantage;
+mod checkpoint;
 pub mod clone;
 mod config;
 pub mod credit;
 pub mod curves;
 pub mod model;
 mod ppo;
+mod rollout;
 pub mod run;
 pub mod seeds;
 pub mod verdict;

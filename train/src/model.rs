@@ -154,6 +154,35 @@ impl Batch {
     }
 }
 
+impl Batch {
+    /// Observations `rows` of flat step-major buffers as the VecEnv lays them out (`n` node
+    /// rows per observation; the mask as 1.0 / 0.0): a minibatch.
+    pub fn gather(
+        nodes: &[f32],
+        job: &[f32],
+        global: &[f32],
+        mask: &[f32],
+        rows: &[usize],
+        n: usize,
+        device: &Device,
+    ) -> Batch {
+        let pick = |src: &[f32], width: usize| -> Vec<f32> {
+            rows.iter()
+                .flat_map(|&i| src[i * width..(i + 1) * width].iter().copied())
+                .collect()
+        };
+        Batch::from_slices(
+            &pick(nodes, n * NODE_FEATURES),
+            &pick(job, JOB_FEATURES),
+            &pick(global, GLOBAL_FEATURES),
+            &pick(mask, n),
+            rows.len(),
+            n,
+            device,
+        )
+    }
+}
+
 /// Masked logits stand at this value: far below any real logit, and finite (no NaN in softmax).
 pub const MASKED_LOGIT: f32 = -1e9;
 

@@ -5,23 +5,20 @@
 //! (copied from burn after every update): acting on one observation at a time is what that
 //! runtime is built for, and burn's batched autodiff forward is kept for the update.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use haca_env::{AutoresetMode, EnvSnapshot, EpisodeMetrics, Scenario, VecEnv};
-use haca_policy::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
-use haca_policy::model::{softmax, Scratch};
+use haca_policy::model::Scratch;
 use haca_policy::{Policy, PolicyInfo, Rng};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::advantage::{gae, scale_rewards, subtract_input_baseline, variance, GaeInput};
 use crate::config::TrainConfig;
-use crate::credit::Credits;
 use crate::model::{log_probs, Batch, Net};
+use crate::rollout::{shuffle, Actor, Rollout};
 use crate::seeds::Stream;
 
 pub use crate::advantage::RunningStat;
@@ -82,32 +79,6 @@ pub struct UpdateStats {
     pub value_mean: f64,
 }
 
-struct Actor {
-    scratch: Scratch,
-    rng: Rng,
-    logits: Vec<f32>,
-    probs: Vec<f32>,
-}
-
-/// The rollout storage, flat, step-major (`[T, E, ...]`).
-#[derive(Default)]
-struct Rollout {
-    nodes: Vec<f32>,
-    job: Vec<f32>,
-    global: Vec<f32>,
-    mask: Vec<f32>,
-    actions: Vec<i64>,
-    logprobs: Vec<f32>,
-    values: Vec<f32>,
-    rewards: Vec<f32>,
-    terminated: Vec<bool>,
-    truncated: Vec<bool>,
-    /// `V(final observation)` of a truncated episode.
-    final_values: Vec<f32>,
-    /// (episode seed, decision) of each env at each step: which envs share an input.
-    keys: Vec<(u64, u64)>,
-}
-
 /// A PPO run in memory.
 pub struct Trainer {
     pub cfg: TrainConfig,
@@ -116,10 +87,10 @@ pub struct Trainer {
     pub net: Net,
     pub optim: ModuleOptimizer,
     pub state: TrainState,
-    venv: VecEnv,
+    pub(crate) venv: VecEnv,
     pub(crate) policy: Policy,
-    actors: Vec<Actor>,
-    buf: Rollout,
+    pub(crate) actors: Vec<Actor>,
+    pub(crate) buf: Rollout,
     pub(crate) rng: Rng,
 }
 
@@ -171,48 +142,6 @@ impl ModuleVisitor for GradScale<'_> {
 pub(crate) fn scalar(t: Tensor<1>) -> f64 {
     let v: Vec<f32> = t.into_data().try_to_vec().expect("f32 scalar");
     v[0] as f64
-}
-
-/// One observation's slices in flat buffers laid out as the VecEnv's.
-struct ObsRef<'a> {
-    nodes: &'a [f32],
-    job: &'a [f32],
-    global: &'a [f32],
-    mask: &'a [bool],
-}
-
-impl<'a> ObsRef<'a> {
-    fn of(nodes: &'a [f32], job: &'a [f32], global: &'a [f32], mask: &'a [bool], e: usize) -> Self {
-        let n = mask.len() / (job.len() / JOB_FEATURES);
-        ObsRef {
-            nodes: &nodes[e * n * NODE_FEATURES..(e + 1) * n * NODE_FEATURES],
-            job: &job[e * JOB_FEATURES..(e + 1) * JOB_FEATURES],
-            global: &global[e * GLOBAL_FEATURES..(e + 1) * GLOBAL_FEATURES],
-            mask: &mask[e * n..(e + 1) * n],
-        }
-    }
-
-    /// Env `e`'s current observation.
-    fn current(venv: &'a VecEnv, e: usize) -> Self {
-        ObsRef::of(
-            &venv.node_obs,
-            &venv.job_obs,
-            &venv.global_obs,
-            &venv.mask,
-            e,
-        )
-    }
-
-    /// Env `e`'s final observation (valid where it was truncated in the last step).
-    fn last(venv: &'a VecEnv, e: usize) -> Self {
-        ObsRef::of(
-            &venv.final_node_obs,
-            &venv.final_job_obs,
-            &venv.final_global_obs,
-            &venv.final_mask,
-            e,
-        )
-    }
 }
 
 impl Trainer {
@@ -308,42 +237,6 @@ impl Trainer {
         Ok(())
     }
 
-    /// Runs the runtime forward pass on one observation into `actor.logits`; returns the value.
-    fn score(policy: &Policy, obs: &ObsRef, actor: &mut Actor) -> f32 {
-        actor.logits.resize(obs.mask.len(), 0.0);
-        policy.network.forward(
-            obs.nodes,
-            obs.job,
-            obs.global,
-            obs.mask,
-            &mut actor.scratch,
-            &mut actor.logits,
-        )
-    }
-
-    /// Samples an action for one observation: (action, log-prob, value).
-    fn act(policy: &Policy, obs: &ObsRef, actor: &mut Actor) -> (usize, f32, f32) {
-        let value = Trainer::score(policy, obs, actor);
-        let mask = obs.mask;
-        actor.probs.resize(mask.len(), 0.0);
-        softmax(&actor.logits, &mut actor.probs);
-        let u = actor.rng.uniform() as f32;
-        let mut acc = 0.0;
-        let mut action = mask.iter().position(|&m| m).expect("a legal node");
-        for (i, &p) in actor.probs.iter().enumerate() {
-            if mask[i] && p > 0.0 {
-                action = i;
-                acc += p;
-                if u < acc {
-                    break;
-                }
-            }
-        }
-        let logp = (actor.probs[action].max(1e-30)).ln();
-        (action, logp, value)
-    }
-
-    /// One PPO update: rollout, advantages, loss, update, metrics.
     pub fn update(&mut self) -> Result<UpdateStats, String> {
         let frac = 1.0 - self.state.update as f64 / self.cfg.updates() as f64;
         let lr = if self.cfg.anneal_lr {
@@ -389,95 +282,6 @@ impl Trainer {
         stats.learn_s = total_s - stats.rollout_s;
         stats.steps_per_s = self.cfg.batch_size() as f64 / total_s;
         Ok(stats)
-    }
-
-    /// Collects `steps_per_rollout` decisions of every env into the rollout storage, acting
-    /// through the runtime forward pass. Returns the values of the observations that follow.
-    fn rollout(&mut self, stats: &mut UpdateStats) -> Result<Vec<f32>, String> {
-        let (t_steps, envs, n) = (
-            self.cfg.steps_per_rollout,
-            self.cfg.envs,
-            self.venv.max_nodes(),
-        );
-        let batch = t_steps * envs;
-        let b = &mut self.buf;
-        b.nodes.resize(batch * n * NODE_FEATURES, 0.0);
-        b.job.resize(batch * JOB_FEATURES, 0.0);
-        b.global.resize(batch * GLOBAL_FEATURES, 0.0);
-        b.mask.resize(batch * n, 0.0);
-        b.actions.resize(batch, 0);
-        b.logprobs.resize(batch, 0.0);
-        b.values.resize(batch, 0.0);
-        b.rewards.resize(batch, 0.0);
-        b.terminated.resize(batch, false);
-        b.truncated.resize(batch, false);
-        b.final_values.resize(batch, 0.0);
-        b.keys.resize(batch, (0, 0));
-        let mut acted = vec![(0usize, 0f32, 0f32); envs];
-        let mut actions = vec![0usize; envs];
-        let per_job = self.cfg.per_job_credit();
-        let mut credits = Credits::new(envs, &self.scenario.reward);
-        for t in 0..t_steps {
-            let row = t * envs;
-            let venv = &self.venv;
-            b.nodes[row * n * NODE_FEATURES..(row + envs) * n * NODE_FEATURES]
-                .copy_from_slice(&venv.node_obs);
-            b.job[row * JOB_FEATURES..(row + envs) * JOB_FEATURES].copy_from_slice(&venv.job_obs);
-            b.global[row * GLOBAL_FEATURES..(row + envs) * GLOBAL_FEATURES]
-                .copy_from_slice(&venv.global_obs);
-            for (dst, &m) in b.mask[row * n..(row + envs) * n].iter_mut().zip(&venv.mask) {
-                *dst = m as u8 as f32;
-            }
-            for e in 0..envs {
-                let info = venv.env(e).info();
-                b.keys[row + e] = (info.episode_seed, info.decisions);
-                credits.note(e, info.episode_seed, info.decisions, t);
-            }
-            let policy = &self.policy;
-            self.actors
-                .par_iter_mut()
-                .zip(acted.par_iter_mut())
-                .enumerate()
-                .for_each(|(e, (actor, out))| {
-                    *out = Trainer::act(policy, &ObsRef::current(venv, e), actor)
-                });
-            for (e, &(a, lp, v)) in acted.iter().enumerate() {
-                actions[e] = a;
-                b.actions[row + e] = a as i64;
-                b.logprobs[row + e] = lp;
-                b.values[row + e] = v;
-            }
-            self.venv.step(&actions).map_err(|e| e.to_string())?;
-            self.state.global_step += envs as u64;
-            for e in 0..envs {
-                b.rewards[row + e] = self.venv.rewards[e];
-                b.terminated[row + e] = self.venv.terminated[e];
-                b.truncated[row + e] = self.venv.truncated[e];
-                b.final_values[row + e] = if self.venv.truncated[e] {
-                    Trainer::score(policy, &ObsRef::last(&self.venv, e), &mut self.actors[e])
-                } else {
-                    0.0
-                };
-                if let Some(m) = self.venv.final_metrics[e] {
-                    stats.episodes.push(m);
-                    self.state.episodes += 1;
-                }
-            }
-            if per_job {
-                credits.charge_step(&mut b.rewards, &self.venv, t);
-            }
-        }
-        if per_job {
-            credits.charge_open(&mut b.rewards, &self.venv, t_steps);
-        }
-        let policy = &self.policy;
-        let venv = &self.venv;
-        Ok(self
-            .actors
-            .iter_mut()
-            .enumerate()
-            .map(|(e, actor)| Trainer::score(policy, &ObsRef::current(venv, e), actor))
-            .collect())
     }
 
     /// Scaled rewards, GAE, and the input-dependent baseline when envs run in groups.
@@ -536,27 +340,10 @@ impl Trainer {
                 break;
             }
             stats.epochs_run += 1;
-            for i in (1..order.len()).rev() {
-                let j = self.rng.below(i as u64 + 1) as usize;
-                order.swap(i, j);
-            }
+            shuffle(&mut self.rng, &mut order);
             for chunk in order.chunks(mb) {
                 let k = chunk.len();
-                let gather = |src: &[f32], width: usize| -> Vec<f32> {
-                    chunk
-                        .iter()
-                        .flat_map(|&i| src[i * width..(i + 1) * width].iter().copied())
-                        .collect()
-                };
-                let obs = Batch::from_slices(
-                    &gather(&b.nodes, n * NODE_FEATURES),
-                    &gather(&b.job, JOB_FEATURES),
-                    &gather(&b.global, GLOBAL_FEATURES),
-                    &gather(&b.mask, n),
-                    k,
-                    n,
-                    &device,
-                );
+                let obs = Batch::gather(&b.nodes, &b.job, &b.global, &b.mask, chunk, n, &device);
                 let mb_adv_raw: Vec<f32> = chunk.iter().map(|&i| adv[i]).collect();
                 let mean = mb_adv_raw.iter().sum::<f32>() / k as f32;
                 let std = (mb_adv_raw.iter().map(|a| (a - mean).powi(2)).sum::<f32>()
@@ -642,53 +429,5 @@ impl Trainer {
         stats.approx_kl /= m;
         stats.clipfrac = clipfracs / m;
         Ok(())
-    }
-
-    /// Saves model, optimizer, state and config into `dir` (write then rename each file).
-    pub fn save_checkpoint(&self, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let tmp = dir.join("checkpoint.tmp");
-        std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        self.net
-            .clone()
-            .save_file(tmp.join("model.bpk"))
-            .map_err(|e| format!("saving the model: {e:?}"))?;
-        self.optim
-            .save(tmp.join("optimizer.bpk"))
-            .map_err(|e| format!("saving the optimizer: {e:?}"))?;
-        let mut state = self.state.clone();
-        (state.envs, state.pending) = self.venv.snapshot();
-        let state = serde_json::to_string(&state).map_err(|e| e.to_string())?;
-        std::fs::write(tmp.join("state.json"), state).map_err(|e| e.to_string())?;
-        let cfg = serde_json::to_string_pretty(&self.cfg).map_err(|e| e.to_string())?;
-        std::fs::write(tmp.join("config.json"), cfg).map_err(|e| e.to_string())?;
-        let final_dir = dir.join("checkpoint");
-        let _ = std::fs::remove_dir_all(&final_dir);
-        std::fs::rename(&tmp, &final_dir).map_err(|e| format!("{}: {e}", final_dir.display()))
-    }
-
-    /// Restores a run from `dir/checkpoint`.
-    pub fn load_checkpoint(dir: &Path, scenario: Arc<Scenario>) -> Result<Trainer, String> {
-        let ck = dir.join("checkpoint");
-        let read = |name: &str| {
-            std::fs::read_to_string(ck.join(name)).map_err(|e| {
-                format!(
-                    "{}: {e}: is this a haca-train run folder?",
-                    ck.join(name).display()
-                )
-            })
-        };
-        let cfg: TrainConfig = serde_json::from_str(&read("config.json")?)
-            .map_err(|e| format!("{}: {e}", ck.join("config.json").display()))?;
-        let state: TrainState = serde_json::from_str(&read("state.json")?)
-            .map_err(|e| format!("{}: {e}", ck.join("state.json").display()))?;
-        let device = device(&cfg.device)?;
-        let net = Net::new(cfg.architecture(), 0, &device).load_file(ck.join("model.bpk"));
-        let optim = AdamConfig::new()
-            .with_epsilon(1e-5)
-            .init()
-            .load(ck.join("optimizer.bpk"))
-            .map_err(|e| format!("{}: {e:?}", ck.join("optimizer.bpk").display()))?;
-        Trainer::assemble(cfg, scenario, device, net, optim, state)
     }
 }
