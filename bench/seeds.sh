@@ -22,7 +22,7 @@ for s in $(seq 1 "$n"); do
     target/release/haca-train --seed "$s" --out "$dir" > "$dir.log" 2>&1
     runs+=("$dir")
     target/release/haca-eval compare --scenario env/scenarios/haca-small.toml --routers sed \
-        --policy "$dir/best.safetensors" --episodes "$episodes" --json "$dir/eval200.json" > /dev/null
+        --policy "$dir/best.safetensors" --episodes "$episodes" --json "$dir/eval200.json" > /dev/null 2>&1
     python3 - "$dir" "$s" <<'PY'
 import json, sys, re
 d, s = sys.argv[1], sys.argv[2]
@@ -31,9 +31,14 @@ p = doc["paired"][0]
 lat, st = p["mean_latency_s"], p["stranded_idle_frac"]
 log = open(f"{d}.log").read()
 train_s = float(re.search(r"in ([0-9.]+) s of training", log).group(1))
-# When the exported policy was found: its row in curve.csv (the lowest evaluation latency).
+# When the exported policy was found: the update the final selection chose (or, without
+# one, the lowest evaluation latency), looked up in curve.csv.
 rows = [l.split(",") for l in open(f"{d}/curve.csv").read().splitlines()[1:]]
-best = min(rows, key=lambda r: float(r[3]))
+chosen = re.search(r"best.safetensors is update ([0-9]+)", log)
+if chosen:
+    best = [r for r in rows if r[0] == chosen.group(1)][-1]
+else:
+    best = min(rows, key=lambda r: float(r[3]))
 win = lat["mean"] + lat["ci95"] < 0
 print(f"{s:<5} {train_s:>10.1f} {float(best[2]):>10.1f} {lat['mean']:>+14.3f} ± {lat['ci95']:<9.3f} {st['mean']:>+14.4f} ± {st['ci95']:<9.4f} {'WIN' if win else 'no win'}")
 open(f"{d}.win", "w").write("1" if win else "0")

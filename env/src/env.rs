@@ -76,6 +76,8 @@ pub struct Env {
     /// The actions of the current episode, so that [`Env::snapshot`] can describe the state as
     /// (episode seed, actions) and [`Env::restore`] rebuild it by replay.
     actions: Vec<u32>,
+    /// Made by [`Env::fork`]: its snapshot would not replay.
+    forked: bool,
 }
 
 /// Everything that determines an env's state: the seed stream, the current episode's seed and
@@ -120,6 +122,7 @@ impl Env {
             info: Info::default(),
             state: State::New,
             actions: Vec::new(),
+            forked: false,
         }
     }
 
@@ -167,6 +170,7 @@ impl Env {
             "validation guarantees a first job"
         );
         self.actions.clear();
+        self.forked = false;
         self.sim.take_reward();
         self.state = State::Running;
         self.info = Info {
@@ -253,8 +257,26 @@ impl Env {
         })
     }
 
+    /// A copy of this env whose future (arrivals not yet drawn, their sizes, failures) is a
+    /// fresh sample drawn from `seed`: what a router that cannot see the future may expect
+    /// from here. Forks made with the same seed share that future (common random numbers), so
+    /// they compare actions, not luck. A fork cannot be snapshotted: its state no longer
+    /// follows from its episode seed.
+    pub fn fork(&self, seed: u64) -> Env {
+        let mut fork = self.clone();
+        fork.sim.resample_future(seed);
+        fork.sim.record_credits = false;
+        fork.sim.series = None;
+        fork.forked = true;
+        fork
+    }
+
     /// The state as (seed stream, episode seed, actions): see [`EnvSnapshot`].
     pub fn snapshot(&self) -> EnvSnapshot {
+        assert!(
+            !self.forked,
+            "a fork's state does not follow from its episode seed"
+        );
         EnvSnapshot {
             stream: self.sim.stream_state(),
             episode_seed: self.info.episode_seed,

@@ -461,6 +461,14 @@ impl Sim {
         self.seed_rng = Rng::from_state(state);
     }
 
+    /// Redraws everything not yet drawn (later arrivals and their sizes, failures) from `seed`:
+    /// the state so far is kept, its future becomes a fresh sample of the same process.
+    pub fn resample_future(&mut self, seed: u64) {
+        self.job_rng = Rng::new(derive_seed(seed, crate::streams::JOBS));
+        self.churn_rng = Rng::new(derive_seed(seed, crate::streams::CHURN));
+        self.normals = Normals::default();
+    }
+
     /// Starts a new episode and runs to the first decision. Its workload is drawn from
     /// `episode_seed`, or from the next seed of the stream when `None`.
     pub fn begin_episode(&mut self, episode_seed: Option<u64>) -> Outcome {

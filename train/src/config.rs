@@ -65,6 +65,14 @@ pub struct TrainConfig {
     /// evaluation pick lucky policies (on haca-small, the same run picked with 8 episodes:
     /// 8.20 s mean latency over 200 test episodes; with 32: 5.83 s), and it costs little.
     pub eval_episodes: usize,
+    /// At the end of a run, this many of the best evaluated candidates and the last weights
+    /// are evaluated again on `select_episodes` fresh episodes, and the best of them becomes
+    /// `best.safetensors`. 0: the periodic evaluation's best stays (runs saved before this
+    /// field existed read it as 0).
+    #[serde(default)]
+    pub select_top: usize,
+    #[serde(default)]
+    pub select_episodes: usize,
     /// `cpu` (burn's flex backend) or `cuda` (needs the `cuda` feature).
     pub device: String,
     /// Warm start: clone this heuristic router (actor and critic) before PPO; `null`: start
@@ -127,7 +135,7 @@ impl Default for TrainConfig {
             envs: 16,
             steps_per_rollout: 512,
             seed: 1,
-            learning_rate: 3e-4,
+            learning_rate: 1e-3,
             anneal_lr: true,
             gamma: 0.995,
             gae_lambda: 0.99,
@@ -145,6 +153,8 @@ impl Default for TrainConfig {
             checkpoint_every: 20,
             eval_every: 20,
             eval_episodes: 32,
+            select_top: 4,
+            select_episodes: 128,
             device: "cpu".into(),
             init_from: Some("sed".into()),
             bc_steps: default_bc_steps(),

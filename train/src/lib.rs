@@ -10,8 +10,9 @@
 //!   (save and bit-identical resume, envs as replayable snapshots), [`clone`] (the warm start by
 //!   behaviour cloning of a heuristic), [`seeds`] (every random stream of a run).
 //! - [`run`]: the command-line run loop (TensorBoard, progress, evaluation, the choice of
-//!   `best.safetensors`, export), ending with a [`verdict::Verdict`]; [`curves`] draws runs'
-//!   learning curves.
+//!   `best.safetensors`, export), ending with a [`verdict::Verdict`]; [`select`] re-evaluates
+//!   the best candidates on fresh episodes before the verdict; [`curves`] draws runs' learning
+//!   curves.
 
 pub mod advantage;
 mod checkpoint;
@@ -24,6 +25,7 @@ mod ppo;
 mod rollout;
 pub mod run;
 pub mod seeds;
+pub mod select;
 pub mod verdict;
 
 pub use config::TrainConfig;

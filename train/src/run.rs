@@ -1,9 +1,10 @@
 //! The training run loop behind `haca-train`: warm start, progress, TensorBoard, evaluation,
 //! checkpoints, Ctrl-C, the choice of `best.safetensors`, and the verdict.
 //!
-//! `best.safetensors` is the candidate (the warm-start clone, then each periodic evaluation's
-//! policy) with the lowest mean latency on the evaluation stream: the same episodes for every
-//! candidate and for `sed`, so this is the lowest paired difference against `sed`. A run whose
+//! During the run `best.safetensors` is the candidate (the warm-start clone, then each periodic
+//! evaluation's policy) with the lowest mean latency on the evaluation stream: the same episodes
+//! for every candidate and for `sed`, so this is the lowest paired difference against `sed`. At
+//! the end, [`select`] re-evaluates the best few and the last on fresh episodes. A run whose
 //! evaluation is switched off evaluates its last weights once, so "best" is never a policy that
 //! no evaluation saw. The verdict then compares that file with every heuristic on another seed
 //! stream (nothing was selected on it) and is written into the file.
@@ -21,6 +22,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tensorboard_rs::summary_writer::SummaryWriter;
 
 use crate::seeds::Stream;
+use crate::select;
 use crate::verdict::Verdict;
 use crate::{TrainConfig, Trainer};
 
@@ -208,20 +210,24 @@ fn checkpoint_eval(
             paired.ci95
         ),
     )?;
+    let summary = serde_json::json!({
+        "update": trainer.state.update, "global_step": trainer.state.global_step,
+        "eval_episodes": cfg.eval_episodes, "eval_seed": eval_seed,
+        "mean_latency_s": lat, "stranded_idle_frac": stranded,
+        "paired_vs_sed": paired.mean, "paired_ci95": paired.ci95,
+        "note": evaluation_note,
+    })
+    .to_string();
+    let candidate = trainer.export(summary)?;
+    if cfg.select_top > 0 {
+        let path = select::candidate_path(run, trainer.state.update as u64);
+        let folder = path.parent().expect("a candidates folder");
+        std::fs::create_dir_all(folder).map_err(io(folder))?;
+        candidate.save(&path).map_err(|e| e.to_string())?;
+    }
     if trainer.state.best_eval.is_none_or(|b| lat < b) {
         trainer.state.best_eval = Some(lat);
-        let summary = serde_json::json!({
-            "update": trainer.state.update, "global_step": trainer.state.global_step,
-            "eval_episodes": cfg.eval_episodes, "eval_seed": eval_seed,
-            "mean_latency_s": lat, "stranded_idle_frac": stranded,
-            "paired_vs_sed": paired.mean, "paired_ci95": paired.ci95,
-            "note": evaluation_note,
-        })
-        .to_string();
-        trainer
-            .export(summary)?
-            .save(run.best())
-            .map_err(|e| e.to_string())?;
+        candidate.save(run.best()).map_err(|e| e.to_string())?;
     }
     Ok(lat)
 }
@@ -366,17 +372,24 @@ pub fn train(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer,
             trainer.state.global_step, s.steps_per_s, ret, stranded, latency
         ));
     }
-    bar.finish_and_clear();
-    if trainer.state.best_eval.is_none() && !INTERRUPTED.load(Ordering::Relaxed) {
-        // No evaluation ran (eval_every = 0): evaluate the last weights once, so that the file
-        // named best is one an evaluation saw.
-        checkpoint_eval(
-            &mut trainer,
-            &run,
-            &mut tb,
-            "last weights (no periodic evaluation)",
-        )?;
+    if !INTERRUPTED.load(Ordering::Relaxed) {
+        let started = Instant::now();
+        if trainer.state.best_eval.is_none() {
+            // No evaluation ran (eval_every = 0): evaluate the last weights once, so that the
+            // file named best is one an evaluation saw.
+            checkpoint_eval(
+                &mut trainer,
+                &run,
+                &mut tb,
+                "last weights (no periodic evaluation)",
+            )?;
+        }
+        if let Some(chosen) = select::select_best(&trainer, &run)? {
+            say(&bar, chosen.line());
+        }
+        trainer.state.train_seconds += started.elapsed().as_secs_f64();
     }
+    bar.finish_and_clear();
     trainer.save_checkpoint(dir)?;
     trainer
         .export(

@@ -25,10 +25,12 @@ pub enum Stream {
     Verdict = 6,
     /// Behaviour cloning's own rollouts of the teacher router.
     Clone = 7,
+    /// The final re-evaluation of the best candidates (`select_top`).
+    Select = 8,
 }
 
 impl Stream {
-    pub const ALL: [Stream; 7] = [
+    pub const ALL: [Stream; 8] = [
         Stream::Init,
         Stream::Minibatch,
         Stream::Envs,
@@ -36,6 +38,7 @@ impl Stream {
         Stream::Eval,
         Stream::Verdict,
         Stream::Clone,
+        Stream::Select,
     ];
 
     /// The stream's seed for a run seeded with `run_seed`.

@@ -198,6 +198,8 @@ fn smoke_train_export_evaluate() {
     let cfg = TrainConfig {
         eval_every: 2,
         eval_episodes: 2,
+        select_top: 2,
+        select_episodes: 3,
         ..tiny("haca-small")
     };
     let t = haca_train::run::train(cfg, &dir, &Default::default()).unwrap();
@@ -224,6 +226,17 @@ fn smoke_train_export_evaluate() {
     );
     let policy = haca_policy::Policy::load(dir.join("best.safetensors")).unwrap();
     assert_eq!(policy.info.scenario, "haca-small");
+    // The final selection compared the two evaluated candidates (updates 2 and 4, the last
+    // weights) on fresh episodes, from the files the evaluations kept.
+    let chosen: serde_json::Value = serde_json::from_str(&policy.info.evaluation).unwrap();
+    assert_eq!(chosen["note"], "final selection", "{chosen}");
+    let finalists = chosen["finalists"].as_array().unwrap();
+    assert_eq!(finalists.len(), 2, "{chosen}");
+    assert!(
+        finalists.iter().any(|f| f["update"] == 4),
+        "the last weights: {chosen}"
+    );
+    assert!(dir.join("candidates/update000004.safetensors").exists());
     assert_eq!(policy.info.training_steps % 128, 0);
     let c = haca_eval::Contender::policy(&dir.join("best.safetensors")).unwrap();
     let cmp = haca_eval::compare(
