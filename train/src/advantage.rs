@@ -147,6 +147,23 @@ pub fn subtract_input_baseline(adv: &mut [f32], keys: &[(u64, u64)], envs: usize
     }
 }
 
+/// The policy's advantages and the critic's targets from GAE advantages `adv` (consumed) and the
+/// values they were taken against. The critic regresses on the lambda-returns `A_gae + V`,
+/// taken *before* the input-dependent baseline: that baseline is the policy's variance
+/// reduction, and subtracted from the targets it would make every group's mean target equal
+/// its mean prediction, so that the critic's level could never follow the policy's value.
+pub fn policy_and_critic_targets(
+    mut adv: Vec<f32>,
+    values: &[f32],
+    keys: &[(u64, u64)],
+    envs: usize,
+    group: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let returns: Vec<f32> = adv.iter().zip(values).map(|(a, v)| a + v).collect();
+    subtract_input_baseline(&mut adv, keys, envs, group);
+    (adv, returns)
+}
+
 /// Population variance.
 pub fn variance(xs: &[f32]) -> f64 {
     let n = xs.len() as f64;
@@ -257,6 +274,17 @@ mod tests {
         let keys = vec![(1, 0); 4];
         subtract_input_baseline(&mut adv, &keys, 4, 2);
         close(&adv, &[-2.0, 2.0, -20.0, 20.0]);
+    }
+
+    #[test]
+    fn the_critic_learns_the_returns_the_policy_the_baselined_advantages() {
+        // Both envs of the group under-predicted by 3 (a heavy job arrived): their critic must
+        // learn it, while the policy sees only how they differ.
+        let values = [1.0, 2.0];
+        let keys = [(9, 4), (9, 4)];
+        let (adv, returns) = policy_and_critic_targets(vec![3.0, 5.0], &values, &keys, 2, 2);
+        close(&returns, &[4.0, 7.0]);
+        close(&adv, &[-2.0, 2.0]);
     }
 
     #[test]

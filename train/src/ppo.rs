@@ -15,7 +15,7 @@ use haca_policy::model::Scratch;
 use haca_policy::{Policy, PolicyInfo, Rng};
 use serde::{Deserialize, Serialize};
 
-use crate::advantage::{gae, scale_rewards, subtract_input_baseline, variance, GaeInput};
+use crate::advantage::{gae, policy_and_critic_targets, scale_rewards, variance, GaeInput};
 use crate::config::TrainConfig;
 use crate::model::{log_probs, Batch, Net};
 use crate::rollout::{shuffle, Actor, Rollout};
@@ -251,12 +251,7 @@ impl Trainer {
         };
         let next_values = self.rollout(&mut stats)?;
         stats.rollout_s = started.elapsed().as_secs_f64();
-        let adv = self.advantages(&next_values);
-        let returns: Vec<f32> = adv
-            .iter()
-            .zip(&self.buf.values)
-            .map(|(a, v)| a + v)
-            .collect();
+        let (adv, returns) = self.advantages(&next_values);
         self.learn(&adv, &returns, lr, &mut stats)?;
 
         // ---- Metrics and bookkeeping ---------------------------------------------------------
@@ -285,7 +280,8 @@ impl Trainer {
     }
 
     /// Scaled rewards, GAE, and the input-dependent baseline when envs run in groups.
-    fn advantages(&mut self, next_values: &[f32]) -> Vec<f32> {
+    /// The policy's advantages and the critic's targets (see [`policy_and_critic_targets`]).
+    fn advantages(&mut self, next_values: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let b = &mut self.buf;
         if self.cfg.reward_scaling {
             let ended: Vec<bool> = b
@@ -302,7 +298,7 @@ impl Trainer {
                 self.cfg.gamma,
             );
         }
-        let mut adv = gae(&GaeInput {
+        let adv = gae(&GaeInput {
             rewards: &b.rewards,
             values: &b.values,
             terminated: &b.terminated,
@@ -312,8 +308,13 @@ impl Trainer {
             gamma: self.cfg.gamma as f32,
             lambda: self.cfg.gae_lambda as f32,
         });
-        subtract_input_baseline(&mut adv, &b.keys, self.cfg.envs, self.cfg.input_groups);
-        adv
+        policy_and_critic_targets(
+            adv,
+            &b.values,
+            &b.keys,
+            self.cfg.envs,
+            self.cfg.input_groups,
+        )
     }
 
     /// Epochs of clipped-surrogate minibatch steps on the rollout.
