@@ -5,21 +5,26 @@
 # training time, the paired mean-latency difference (policy - sed, 95% interval) and whether it
 # is a win, then draws the learning curves (docs/img/learning_curves.png by default).
 #
-#   bench/seeds.sh [N=5] [OUT=runs/seeds]
+#   bench/seeds.sh [N=5] [OUT=runs/seeds] [haca-train flags...]
+#
+# Flags after OUT go to every run (e.g. `--set ent_coef=0.001`, for an experiment); SEEDS="2 5"
+# runs those seeds instead of 1..N.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-5}
 out=${2:-runs/seeds}
+shift $(($# < 2 ? $# : 2))
+seeds=${SEEDS:-$(seq 1 "$n")}
 episodes=${EPISODES:-200}
 cargo build --release -q -p haca-train -p haca-eval
 mkdir -p "$out"
 printf '%-5s %10s %10s %26s %26s %s\n' seed train_s best_at_s "paired latency (s)" "paired stranded idle" verdict
 wins=0
 runs=()
-for s in $(seq 1 "$n"); do
+for s in $seeds; do
     dir="$out/seed$s"
     rm -rf "$dir"
-    target/release/haca-train --seed "$s" --out "$dir" > "$dir.log" 2>&1
+    target/release/haca-train --seed "$s" --out "$dir" "$@" > "$dir.log" 2>&1
     runs+=("$dir")
     target/release/haca-eval compare --scenario env/scenarios/haca-small.toml --routers sed \
         --policy "$dir/best.safetensors" --episodes "$episodes" --json "$dir/eval200.json" > /dev/null 2>&1
@@ -45,5 +50,5 @@ open(f"{d}.win", "w").write("1" if win else "0")
 PY
     wins=$((wins + $(cat "$dir.win")))
 done
-echo "$wins of $n seeds beat sed (paired 95% interval of mean latency below zero, $episodes episodes, base seed 0)"
+echo "$wins of $(echo $seeds | wc -w) seeds beat sed (paired 95% interval of mean latency below zero, $episodes episodes, base seed 0)"
 target/release/haca-train curves "${runs[@]}" --out "${CURVES:-docs/img}"
