@@ -113,7 +113,11 @@ impl Trainer {
     ) -> Result<Dataset, String> {
         let cfg = &self.cfg;
         let envs = cfg.envs;
-        let mut venv = VecEnv::new(self.scenario.clone(), envs, AutoresetMode::SameStep);
+        let mut venv = VecEnv::new(
+            crate::ppo::training_scenario(&self.cfg, &self.scenario),
+            envs,
+            AutoresetMode::SameStep,
+        );
         let per_job = cfg.per_job_credit();
         venv.record_credits(per_job);
         let mut credits = Credits::new(envs, &self.scenario.reward);
@@ -130,6 +134,7 @@ impl Trainer {
         let mut d = Dataset::default();
         let mut rewards = vec![0f32; steps * envs];
         let mut ended = Vec::with_capacity(steps * envs);
+        let mut cut = Vec::with_capacity(steps * envs);
         let mut scratch = Scratch::default();
         let mut logits = vec![0f32; n];
         let mut actions = vec![0usize; envs];
@@ -165,6 +170,7 @@ impl Trainer {
                 rewards[t * envs + e] = venv.rewards[e];
                 let end = venv.terminated[e] || venv.truncated[e];
                 ended.push(end);
+                cut.push(venv.truncated[e]);
                 if end {
                     teacher.reset(haca_policy::rng::derive_seed(
                         venv.env(e).info().episode_seed,
@@ -191,21 +197,28 @@ impl Trainer {
             );
         }
         // Discounted returns, backwards; the last steps of each env lack their future (the
-        // collection ends mid-episode) and train no value.
+        // collection ends mid-episode), as do the steps before a truncation: they train no
+        // value.
         let horizon = (3.0 / (1.0 - self.cfg.gamma).max(1e-3)) as usize;
         let usable = steps.saturating_sub(horizon.min(steps / 2));
         d.returns = vec![0.0; steps * envs];
         d.has_return = vec![false; steps * envs];
         let mut g = vec![0f32; envs];
+        let mut since_cut = vec![usize::MAX; envs];
         for t in (0..steps).rev() {
             for (e, g_e) in g.iter_mut().enumerate() {
                 let i = t * envs + e;
                 if ended[i] {
                     *g_e = 0.0;
                 }
+                since_cut[e] = if cut[i] {
+                    0
+                } else {
+                    since_cut[e].saturating_add(1)
+                };
                 *g_e = rewards[i] + self.cfg.gamma as f32 * *g_e;
                 d.returns[i] = *g_e;
-                d.has_return[i] = t < usable;
+                d.has_return[i] = t < usable && since_cut[e] >= horizon;
             }
         }
         Ok(d)

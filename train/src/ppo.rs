@@ -76,6 +76,13 @@ pub struct UpdateStats {
     /// Variance of the (scaled) advantages before normalization, and of the value targets.
     pub advantage_var: f64,
     pub return_var: f64,
+    /// Largest `|advantage - mean|` over the rollout in standard deviations: how heavy the
+    /// tail is that per-minibatch normalization and the gradient clip see.
+    pub advantage_tail: f64,
+    /// Mean global gradient norm of the update's minibatches before the clip, and the fraction
+    /// of them the clip scaled down.
+    pub grad_norm: f64,
+    pub grad_clipped: f64,
     pub value_mean: f64,
 }
 
@@ -103,6 +110,18 @@ pub fn device(name: &str) -> Result<Device, String> {
         #[cfg(not(feature = "cuda"))]
         "cuda" => Err("--device cuda needs haca-train built with `--features cuda`".into()),
         other => Err(format!("unknown device `{other}`: expected cpu or cuda")),
+    }
+}
+
+/// The scenario the training envs run: the run's own, with the drain cut when `cut_drain` asks
+/// for it (evaluation always uses the scenario as written).
+pub(crate) fn training_scenario(cfg: &TrainConfig, scenario: &Arc<Scenario>) -> Arc<Scenario> {
+    if cfg.cut_drain && scenario.drain {
+        let mut cut = (**scenario).clone();
+        cut.drain = false;
+        Arc::new(cut)
+    } else {
+        scenario.clone()
     }
 }
 
@@ -136,6 +155,30 @@ impl ModuleVisitor for GradScale<'_> {
         if let Some(g) = self.grads.remove::<D>(param.id) {
             self.grads.register(param.id, g * self.scale);
         }
+    }
+}
+
+/// Mean and sample standard deviation.
+fn mean_std(xs: &[f32]) -> (f32, f32) {
+    let k = xs.len();
+    let mean = xs.iter().sum::<f32>() / k.max(1) as f32;
+    let var = xs.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / (k.max(2) - 1) as f32;
+    (mean, var.sqrt())
+}
+
+/// Largest distance from the mean in standard deviations (0 for a constant sample).
+fn tail(xs: &[f32]) -> f64 {
+    let n = xs.len().max(1) as f64;
+    let mean = xs.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let sd = variance(xs).sqrt();
+    let far = xs
+        .iter()
+        .map(|&x| (x as f64 - mean).abs())
+        .fold(0.0, f64::max);
+    if sd > 0.0 {
+        far / sd
+    } else {
+        0.0
     }
 }
 
@@ -178,7 +221,11 @@ impl Trainer {
         optim: ModuleOptimizer,
         state: TrainState,
     ) -> Result<Trainer, String> {
-        let mut venv = VecEnv::new(scenario.clone(), cfg.envs, AutoresetMode::SameStep);
+        let mut venv = VecEnv::new(
+            training_scenario(&cfg, &scenario),
+            cfg.envs,
+            AutoresetMode::SameStep,
+        );
         venv.record_credits(cfg.per_job_credit());
         if state.envs.is_empty() {
             // A fresh run (or a checkpoint from before env snapshots: its envs restart).
@@ -256,6 +303,7 @@ impl Trainer {
 
         // ---- Metrics and bookkeeping ---------------------------------------------------------
         stats.advantage_var = variance(&adv);
+        stats.advantage_tail = tail(&adv);
         stats.return_var = variance(&returns);
         stats.value_mean = self.buf.values.iter().map(|&v| v as f64).sum::<f64>()
             / self.buf.values.len().max(1) as f64;
@@ -346,10 +394,7 @@ impl Trainer {
                 let k = chunk.len();
                 let obs = Batch::gather(&b.nodes, &b.job, &b.global, &b.mask, chunk, n, &device);
                 let mb_adv_raw: Vec<f32> = chunk.iter().map(|&i| adv[i]).collect();
-                let mean = mb_adv_raw.iter().sum::<f32>() / k as f32;
-                let std = (mb_adv_raw.iter().map(|a| (a - mean).powi(2)).sum::<f32>()
-                    / (k.max(2) - 1) as f32)
-                    .sqrt();
+                let (mean, std) = mean_std(&mb_adv_raw);
                 let mb_adv: Vec<f32> = mb_adv_raw
                     .iter()
                     .map(|a| (a - mean) / (std + 1e-8))
@@ -411,7 +456,9 @@ impl Trainer {
                 };
                 self.net.visit(&mut norm);
                 let total = norm.sum.sqrt();
+                stats.grad_norm += total;
                 if total > cfg.max_grad_norm {
+                    stats.grad_clipped += 1.0;
                     let mut scale = GradScale {
                         grads: &mut grads,
                         scale: (cfg.max_grad_norm / (total + 1e-6)) as f32,
@@ -429,6 +476,71 @@ impl Trainer {
         stats.entropy /= m;
         stats.approx_kl /= m;
         stats.clipfrac = clipfracs / m;
+        stats.grad_norm /= m;
+        stats.grad_clipped /= m;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// haca-small with 40 jobs an episode, so that episodes end inside a 64-step rollout.
+    fn short_episodes() -> Arc<Scenario> {
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../env/scenarios/haca-small.toml"
+        );
+        let text = std::fs::read_to_string(file)
+            .unwrap()
+            .replace("jobs = 2000", "jobs = 40");
+        Arc::new(Scenario::from_toml_str(&text, std::path::Path::new(file)).unwrap())
+    }
+
+    fn one_update(cut_drain: bool) -> Trainer {
+        let cfg = TrainConfig {
+            envs: 4,
+            steps_per_rollout: 64,
+            minibatches: 2,
+            epochs: 1,
+            hidden: 8,
+            init_from: None,
+            reward_scaling: false,
+            cut_drain,
+            ..Default::default()
+        };
+        let mut t = Trainer::new(cfg, short_episodes()).unwrap();
+        t.update().unwrap();
+        t
+    }
+
+    /// With `cut_drain` an episode ends at its last arrival as a truncation (its tail is the
+    /// critic's value of the final observation), without it as a termination after the drain,
+    /// whose waiting lands on the last decision's reward; the evaluation scenario keeps its drain.
+    #[test]
+    fn cut_drain_truncates_training_episodes_and_leaves_evaluation_alone() {
+        let cut = one_update(true);
+        assert!(cut.scenario.drain, "the run's own scenario is untouched");
+        assert!(cut.buf.truncated.iter().any(|&x| x));
+        assert!(!cut.buf.terminated.iter().any(|&x| x));
+        let drained = one_update(false);
+        assert!(drained.buf.terminated.iter().any(|&x| x));
+        assert!(!drained.buf.truncated.iter().any(|&x| x));
+        // The drained episode's last reward holds the drain: the most negative of the rollout.
+        let last = |t: &Trainer, flags: &[bool]| -> f32 {
+            flags
+                .iter()
+                .zip(&t.buf.rewards)
+                .filter(|(f, _)| **f)
+                .map(|(_, r)| *r)
+                .fold(0.0, f32::min)
+        };
+        let worst_other = |t: &Trainer| t.buf.rewards.iter().copied().fold(0.0, f32::min);
+        assert_eq!(
+            last(&drained, &drained.buf.terminated),
+            worst_other(&drained)
+        );
+        assert!(last(&cut, &cut.buf.truncated) > worst_other(&drained));
     }
 }

@@ -58,7 +58,7 @@ pub const CURVE_HEADER: &str =
     "update,global_step,train_seconds,mean_latency_s,stranded_idle_frac,sed_mean_latency_s,paired_vs_sed,paired_ci95,affinity_mean_latency_s";
 
 /// Header of `updates.csv` (rollout episodes' latency and stranded idle; NaN if none ended).
-pub const UPDATES_HEADER: &str = "update,global_step,policy_loss,value_loss,entropy,approx_kl,clipfrac,explained_variance,advantage_var,return_var,value_mean,epochs_run,episode_latency_s,episode_stranded";
+pub const UPDATES_HEADER: &str = "update,global_step,policy_loss,value_loss,entropy,approx_kl,clipfrac,explained_variance,advantage_var,return_var,value_mean,epochs_run,advantage_tail,grad_norm,grad_clipped,rollout_s,learn_s,episode_latency_s,episode_stranded";
 
 /// Appends one line to a CSV file, writing `header` first when the file is new.
 fn append_csv(path: &Path, header: &str, line: &str) -> Result<(), String> {
@@ -310,6 +310,9 @@ pub fn train(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer,
             ("perf/rollout_s", s.rollout_s),
             ("perf/learn_s", s.learn_s),
             ("losses/epochs_run", s.epochs_run as f64),
+            ("losses/advantage_tail", s.advantage_tail),
+            ("losses/grad_norm", s.grad_norm),
+            ("losses/grad_clipped", s.grad_clipped),
             ("charts/learning_rate", s.learning_rate),
             ("losses/policy_loss", s.policy_loss),
             ("losses/value_loss", s.value_loss),
@@ -331,7 +334,7 @@ pub fn train(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer,
             &run.updates(),
             UPDATES_HEADER,
             &format!(
-                "{},{step},{},{},{},{},{},{},{},{},{},{},{latency},{stranded}",
+                "{},{step},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{latency},{stranded}",
                 trainer.state.update,
                 s.policy_loss,
                 s.value_loss,
@@ -342,7 +345,12 @@ pub fn train(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer,
                 s.advantage_var,
                 s.return_var,
                 s.value_mean,
-                s.epochs_run
+                s.epochs_run,
+                s.advantage_tail,
+                s.grad_norm,
+                s.grad_clipped,
+                s.rollout_s,
+                s.learn_s
             ),
         )?;
         if !s.episodes.is_empty() {
