@@ -171,6 +171,30 @@ pub fn variance(xs: &[f32]) -> f64 {
     xs.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n
 }
 
+/// Mean and sample standard deviation.
+pub fn mean_std(xs: &[f32]) -> (f32, f32) {
+    let k = xs.len();
+    let mean = xs.iter().sum::<f32>() / k.max(1) as f32;
+    let var = xs.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / (k.max(2) - 1) as f32;
+    (mean, var.sqrt())
+}
+
+/// Largest distance from the mean in standard deviations (0 for a constant sample).
+pub fn tail(xs: &[f32]) -> f64 {
+    let n = xs.len().max(1) as f64;
+    let mean = xs.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let sd = variance(xs).sqrt();
+    let far = xs
+        .iter()
+        .map(|&x| (x as f64 - mean).abs())
+        .fold(0.0, f64::max);
+    if sd > 0.0 {
+        far / sd
+    } else {
+        0.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
