@@ -10,7 +10,7 @@ pub struct TrainConfig {
     pub scenario: String,
     /// Environment steps (routing decisions) to train for. 3 M: a run from random weights
     /// needs its entropy to come down before the learning rate has annealed (2 M steps left
-    /// seed 3's sampled policy at 24 s where its greedy one was at 6 s); about 150 s on 2 cores.
+    /// seed 3's sampled policy at 24 s where its greedy one was at 6 s); 142-175 s on 2 cores.
     pub total_steps: u64,
     /// Parallel environments.
     pub envs: usize,
@@ -114,8 +114,8 @@ pub struct TrainConfig {
     /// instead of running the scenario's drain (`drain = true`) until the last job is answered.
     /// Off: the drain, which lands as one reward on an episode's last decision, is where the
     /// imbalance left in the queues is paid, and the critic's estimate of it is worse than the
-    /// real thing (haca-small, seeds 1-5, paired vs sed over 1,000 episodes: -0.95 s mean with
-    /// the drain cut, -1.55 s without). Evaluation always runs the scenario as written.
+    /// real thing (haca-small, warm start from `sed`, 2 M steps, seeds 1-5, paired vs sed over
+    /// 1,000 episodes: -0.95 s mean with the drain cut, -1.55 s without). Evaluation always runs the scenario as written.
     #[serde(default)]
     pub cut_drain: bool,
     /// The value loss trains only the value head: no gradient from it reaches the embedding
