@@ -47,6 +47,31 @@ pub struct RawRandomize {
     /// Offered load of the drawn network, uniform in this range. Absent: the arrival rate stays
     /// as written, so a larger draw is less loaded.
     pub load: Option<[f64; 2]>,
+    /// Per-class log-uniform factors on speed, slots (rounded, at least 1) and memory. A model
+    /// that then fits on no node of a mode is not requested in that mode. Default `[1, 1]`.
+    pub class_speed: Option<[f64; 2]>,
+    pub class_slots: Option<[f64; 2]>,
+    pub class_memory: Option<[f64; 2]>,
+    /// Probability that a node class churns in an episode; its mean time between failures and
+    /// to repair are then drawn log-uniformly from `mtbf_s` and `mttr_s` (both required).
+    /// Absent: churn as written.
+    pub churn: Option<f64>,
+    pub mtbf_s: Option<[f64; 2]>,
+    pub mttr_s: Option<[f64; 2]>,
+    /// Scrape interval, seconds: one of these values, uniformly (0: fresh observations).
+    pub scrape_interval_s: Option<Vec<f64>>,
+    /// What the router knows of output sizes: one of these ("exact", "estimate", "hidden").
+    pub size_visibility: Option<Vec<String>>,
+    /// Zipf exponent of model popularity, uniform in this range (the workload must use `zipf`).
+    pub zipf: Option<[f64; 2]>,
+    /// Share of ZKML requests, uniform in this range (the other modes keep their proportions).
+    pub zkml: Option<[f64; 2]>,
+    /// Arrival process, one of these per episode: "poisson", "mmpp" (bursts of 2-4x the mean
+    /// rate), "diurnal" (a cycle of 10-60 minutes) or "trace" (a window of one of `traces`,
+    /// its own token sizes). Absent: the process as written.
+    pub arrivals: Option<Vec<String>>,
+    /// Trace CSV files for "trace" draws, relative to the scenario file or absolute.
+    pub traces: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

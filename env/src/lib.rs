@@ -16,6 +16,7 @@ pub mod config;
 mod dist;
 mod env;
 mod metrics;
+mod randomize;
 mod rollout;
 mod scenario;
 mod sim;
@@ -41,10 +42,11 @@ pub use check::{check_env, CheckError, CheckReport};
 pub use dist::Dist;
 pub use env::{Env, EnvError, EnvSnapshot, Info, RestoreError, Step};
 pub use metrics::{gini, percentile, percentile_sorted, EpisodeMetrics};
+pub use randomize::{ChurnDraw, ProcessKind, Randomize};
 pub use rollout::{router_seed, run_episode, RolloutError};
 pub use scenario::{
-    ArrivalProcess, Arrivals, InitialCache, Model, Node, Randomize, RewardWeights, Scenario,
-    ScenarioError, VerificationLayer, Workload,
+    ArrivalProcess, Arrivals, InitialCache, Model, Node, RewardWeights, Scenario, ScenarioError,
+    VerificationLayer, Workload,
 };
 pub use sim::JobCounts;
 pub use trace::{Trace, TraceError};

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use haca_policy::{Scales, SizeVisibility, Verification};
 
-use haca_policy::rng::Rng;
-
-use crate::config::{RawArrivals, RawDist, RawRandomize, RawScenario};
+use crate::config::{RawArrivals, RawDist, RawScenario};
 use crate::dist::Dist;
+use crate::randomize::{resolve_randomize, Randomize};
 use crate::trace::Trace;
 
 /// Why a scenario could not be loaded. Every variant names the file; `Invalid` names the field
@@ -119,6 +118,8 @@ pub struct Workload {
     /// Probability of each model given each verification mode (`[mode][model]`, rows sum to 1
     /// for modes in use); models a mode cannot be served with have probability 0.
     pub model_probs: [Vec<f64>; 3],
+    /// Popularity weight of each model, in catalog order (before the per-mode filtering).
+    pub popularity: Vec<f64>,
     pub mix: [f64; 3],
     pub input_tokens: Dist,
     pub output_tokens: Dist,
@@ -141,43 +142,6 @@ pub struct RewardWeights {
     pub jobs: f64,
     pub stranded: f64,
     pub norm_s: f64,
-}
-
-/// Per-episode domain randomization (the scenario's `[randomize]` section), ranges `(min, max)`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Randomize {
-    /// Log-uniform factor on every class's node count.
-    pub node_scale: (f64, f64),
-    /// Log-uniform factor on each class's count, drawn per class.
-    pub class_scale: (f64, f64),
-    /// Uniform offered load of the drawn network; `None` keeps the written arrival rate.
-    pub load: Option<(f64, f64)>,
-}
-
-impl Randomize {
-    /// Node count of a class of `count` nodes under factor `f`, at least one.
-    fn scaled_count(count: usize, f: f64) -> usize {
-        ((count as f64 * f).round() as usize).max(1)
-    }
-
-    /// Nodes of the largest network drawn around class counts `counts`.
-    fn largest(&self, counts: &[usize]) -> usize {
-        let f = self.node_scale.1 * self.class_scale.1;
-        counts.iter().map(|&c| Self::scaled_count(c, f)).sum()
-    }
-
-    /// Nodes of the smallest network drawn around class counts `counts`.
-    fn smallest(&self, counts: &[usize]) -> usize {
-        let f = self.node_scale.0 * self.class_scale.0;
-        counts.iter().map(|&c| Self::scaled_count(c, f)).sum()
-    }
-}
-
-fn log_uniform(rng: &mut Rng, (lo, hi): (f64, f64)) -> f64 {
-    if lo == hi {
-        return lo;
-    }
-    (lo.ln() + rng.uniform() * (hi.ln() - lo.ln())).exp()
 }
 
 /// A validated scenario. Build it with [`Scenario::load`] or [`Scenario::from_toml_str`].
@@ -210,12 +174,16 @@ pub struct Scenario {
     pub randomize: Option<Randomize>,
 }
 
-struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     file: &'a Path,
 }
 
 impl Ctx<'_> {
-    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+    pub(crate) fn err(
+        &self,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         ScenarioError::Invalid {
             file: self.file.to_path_buf(),
             field: field.into(),
@@ -223,7 +191,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn positive(&self, field: &str, v: f64) -> Result<f64, ScenarioError> {
+    pub(crate) fn positive(&self, field: &str, v: f64) -> Result<f64, ScenarioError> {
         if v.is_finite() && v > 0.0 {
             Ok(v)
         } else {
@@ -231,7 +199,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn non_negative(&self, field: &str, v: f64) -> Result<f64, ScenarioError> {
+    pub(crate) fn non_negative(&self, field: &str, v: f64) -> Result<f64, ScenarioError> {
         if v.is_finite() && v >= 0.0 {
             Ok(v)
         } else {
@@ -246,6 +214,19 @@ impl Ctx<'_> {
         default: f64,
     ) -> Result<f64, ScenarioError> {
         self.non_negative(field, v.unwrap_or(default))
+    }
+
+    /// Loads a trace named in the file: relative paths are relative to the file's folder.
+    pub(crate) fn trace(&self, path: &Path) -> Result<Trace, ScenarioError> {
+        let full = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.file.parent().unwrap_or(Path::new(".")).join(path)
+        };
+        Trace::load(&full).map_err(|source| ScenarioError::Trace {
+            file: self.file.to_path_buf(),
+            source,
+        })
     }
 
     fn dist(&self, field: &str, raw: &RawDist) -> Result<Dist, ScenarioError> {
@@ -428,41 +409,13 @@ impl Scenario {
         if jobs == Some(0) {
             return Err(cx.err("episode.jobs", "is 0: an episode needs at least one job"));
         }
-        let randomize = raw
-            .randomize
-            .as_ref()
-            .map(|r| resolve_randomize(&cx, r))
-            .transpose()?;
-        let class_counts: Vec<usize> = raw.node_classes.iter().map(|c| c.count as usize).collect();
-        let largest = match &randomize {
-            Some(r) => r.largest(&class_counts),
-            None => nodes.len(),
-        };
-        let max_nodes = raw.episode.max_nodes.unwrap_or(largest);
-        if max_nodes < largest {
-            let what = if randomize.is_some() {
-                "the largest network [randomize] can draw"
-            } else {
-                "the scenario's"
-            };
-            return Err(cx.err(
-                "episode.max_nodes",
-                format!(
-                    "is {max_nodes}, fewer than {what} {largest} nodes: raise it or leave it out"
-                ),
-            ));
-        }
-        let size_visibility = match raw.sim.size_visibility.as_deref().unwrap_or("hidden") {
-            "exact" => SizeVisibility::Exact,
-            "estimate" => SizeVisibility::Estimate,
-            "hidden" => SizeVisibility::Hidden,
-            other => {
-                return Err(cx.err(
-                    "sim.size_visibility",
-                    format!("is \"{other}\": expected \"exact\", \"estimate\" or \"hidden\""),
-                ))
-            }
-        };
+        let visibility = raw.sim.size_visibility.as_deref().unwrap_or("hidden");
+        let size_visibility = size_visibility(visibility).ok_or_else(|| {
+            cx.err(
+                "sim.size_visibility",
+                format!("is \"{visibility}\": expected \"exact\", \"estimate\" or \"hidden\""),
+            )
+        })?;
         let initial_cache = match raw.sim.initial_cache.as_deref().unwrap_or("popular") {
             "popular" => InitialCache::Popular,
             "empty" => InitialCache::Empty,
@@ -554,21 +507,9 @@ impl Scenario {
                     .collect()
             }
         };
-        let mut model_probs: [Vec<f64>; 3] = Default::default();
+        let model_probs = model_probs(&models, &nodes, &weights);
         for mode in Verification::ALL {
-            let probs: Vec<f64> = models
-                .iter()
-                .zip(&weights)
-                .map(|(m, &wt)| {
-                    if nodes.iter().any(|n| n.can_serve(m, mode)) {
-                        wt
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            let sum: f64 = probs.iter().sum();
-            if mix[mode.index()] > 0.0 && sum == 0.0 {
+            if mix[mode.index()] > 0.0 && model_probs[mode.index()].iter().all(|&p| p == 0.0) {
                 let why = match mode {
                     Verification::Vanilla => "no model with positive popularity fits on a node".to_string(),
                     Verification::Tee => "no TEE node (tee = true) can hold a model with positive popularity".to_string(),
@@ -582,11 +523,6 @@ impl Scenario {
                     ),
                 ));
             }
-            model_probs[mode.index()] = if sum > 0.0 {
-                probs.iter().map(|p| p / sum).collect()
-            } else {
-                probs
-            };
         }
         let slo_latency_s = match w.slo_latency_s {
             Some(s) => Some(cx.positive("workload.slo_latency_s", s)?),
@@ -601,17 +537,7 @@ impl Scenario {
             let Some(p) = arr.path.as_ref() else {
                 return Err(cx.err("arrivals.path", "is required for process = \"trace\""));
             };
-            let p = Path::new(p);
-            let full = if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                file.parent().unwrap_or(Path::new(".")).join(p)
-            };
-            let t = Trace::load(&full).map_err(|source| ScenarioError::Trace {
-                file: file.to_path_buf(),
-                source,
-            })?;
-            Some(Arc::new(t))
+            Some(Arc::new(cx.trace(Path::new(p))?))
         } else {
             None
         };
@@ -642,18 +568,14 @@ impl Scenario {
         };
         let (mean_in, mean_out) = (input_tokens.mean(), output_tokens.mean());
 
-        let mean_work: f64 = Verification::ALL
-            .iter()
-            .map(|&mode| {
-                let i = mode.index();
-                let per_model: f64 = models
-                    .iter()
-                    .zip(&model_probs[i])
-                    .map(|(m, p)| p * (m.prefill_cost * mean_in + m.decode_cost * mean_out))
-                    .sum();
-                mix[i] * verification.multiplier[i] * per_model
-            })
-            .sum();
+        let mean_work = mean_work(
+            &models,
+            &model_probs,
+            &mix,
+            &verification,
+            mean_in,
+            mean_out,
+        );
         if !(mean_work.is_finite() && mean_work > 0.0) {
             return Err(cx.err(
                 "workload.input_tokens",
@@ -661,10 +583,9 @@ impl Scenario {
             ));
         }
         let capacity = available_capacity(&nodes);
-        let total_slots: u32 = nodes.iter().map(|n| n.slots).sum();
         let scales = Scales {
             work: mean_work,
-            speed: nodes.iter().map(|n| n.capacity()).sum::<f64>() / total_slots as f64,
+            speed: mean_slot_speed(&nodes),
         };
 
         let arrivals = resolve_arrivals(&cx, arr, trace.as_ref(), mean_work, capacity)?;
@@ -679,7 +600,7 @@ impl Scenario {
             (_, j) => j.unwrap_or(1000),
         };
 
-        Ok(Scenario {
+        let mut sc = Scenario {
             name: raw.name.clone().unwrap_or_else(|| {
                 file.file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
@@ -689,7 +610,7 @@ impl Scenario {
             path: Some(file.to_path_buf()),
             jobs_per_episode,
             drain: raw.episode.drain.unwrap_or(true),
-            max_nodes,
+            max_nodes: 0,
             time_quantum_s: cx.opt_non_negative(
                 "sim.time_quantum_s",
                 raw.sim.time_quantum_s,
@@ -716,6 +637,7 @@ impl Scenario {
             nodes,
             workload: Workload {
                 model_probs,
+                popularity: weights,
                 mix,
                 input_tokens,
                 output_tokens,
@@ -724,13 +646,60 @@ impl Scenario {
             },
             arrivals,
             scales,
-            randomize,
-        })
+            randomize: None,
+        };
+        sc.randomize = raw
+            .randomize
+            .as_ref()
+            .map(|r| resolve_randomize(&cx, r, &sc, w.popularity.is_none()))
+            .transpose()?;
+        let largest = match &sc.randomize {
+            Some(r) => r.largest(&sc.class_counts()),
+            None => sc.nodes.len(),
+        };
+        sc.max_nodes = raw.episode.max_nodes.unwrap_or(largest);
+        if sc.max_nodes < largest {
+            let what = if sc.randomize.is_some() {
+                "the largest network [randomize] can draw"
+            } else {
+                "the scenario's"
+            };
+            return Err(cx.err(
+                "episode.max_nodes",
+                format!(
+                    "is {}, fewer than {what} {largest} nodes: raise it or leave it out",
+                    sc.max_nodes
+                ),
+            ));
+        }
+        Ok(sc)
     }
 
     /// Arriving work per second over total (availability-weighted) capacity.
     pub fn offered_load(&self) -> f64 {
-        self.arrivals.rate_per_s * self.scales.work / available_capacity(&self.nodes)
+        self.arrivals.rate_per_s * self.mean_work() / available_capacity(&self.nodes)
+    }
+
+    /// Mean work units of a job of this scenario's workload (for a scenario as loaded, the
+    /// feature scale `scales.work`).
+    pub fn mean_work(&self) -> f64 {
+        let w = &self.workload;
+        mean_work(
+            &self.models,
+            &w.model_probs,
+            &w.mix,
+            &self.verification,
+            w.input_tokens.mean(),
+            w.output_tokens.mean(),
+        )
+    }
+
+    /// The feature scales a scheduler running this network and workload would compute.
+    pub fn own_scales(&self) -> Scales {
+        Scales {
+            work: self.mean_work(),
+            speed: mean_slot_speed(&self.nodes),
+        }
     }
 
     /// The same scenario with its arrival rate scaled so the offered load is `load` (bursts,
@@ -802,81 +771,72 @@ impl Scenario {
         sc
     }
 
-    /// The network and load of one episode of a randomized scenario, drawn from `seed` (the
-    /// simulator derives it from the episode seed). The result is a plain scenario (no
-    /// `randomize`) with the same `max_nodes` and feature scales, so observations of every draw
-    /// have one shape and one normalization. Without `randomize` it is a copy.
-    pub fn episode_variant(&self, seed: u64) -> Scenario {
-        let Some(r) = self.randomize else {
-            return self.clone();
-        };
-        let mut rng = Rng::new(seed);
-        let size = log_uniform(&mut rng, r.node_scale);
-        let counts: Vec<usize> = self
-            .class_counts()
-            .iter()
-            .map(|&c| Randomize::scaled_count(c, size * log_uniform(&mut rng, r.class_scale)))
-            .collect();
-        let mut sc = self.with_class_counts(&counts);
-        sc.max_nodes = self.max_nodes;
-        sc.randomize = None;
-        match r.load {
-            Some((lo, hi)) => sc.with_load(lo + rng.uniform() * (hi - lo)),
-            None => sc,
-        }
-    }
-
-    /// One line for tables: "12 nodes, offered load 0.80", or the ranges a randomized scenario
-    /// draws from.
-    pub fn summary(&self) -> String {
-        match &self.randomize {
-            None => format!(
-                "{} nodes, offered load {:.2}",
-                self.nodes.len(),
-                self.offered_load()
-            ),
-            Some(r) => {
-                let smallest = r.smallest(&self.class_counts());
-                let load = match r.load {
-                    Some((lo, hi)) if lo == hi => format!("offered load {lo:.2}"),
-                    Some((lo, hi)) => format!("offered load {lo:.2}-{hi:.2}"),
-                    None => "arrival rate as written".to_string(),
-                };
-                format!(
-                    "randomized per episode: {smallest}-{} nodes around {}, {load}",
-                    self.max_nodes,
-                    self.nodes.len()
-                )
-            }
-        }
-    }
-
     /// Seconds a cold load of `model` takes (before time quantization).
     pub fn load_time(&self, model: usize) -> f64 {
         self.load_fixed_s + self.models[model].memory_gb / self.load_gbps
     }
 }
 
-fn resolve_randomize(cx: &Ctx, r: &RawRandomize) -> Result<Randomize, ScenarioError> {
-    let range = |name: &str, v: Option<[f64; 2]>| -> Result<Option<(f64, f64)>, ScenarioError> {
-        let Some([lo, hi]) = v else { return Ok(None) };
-        let field = format!("randomize.{name}");
-        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi > 0.0) {
-            return Err(cx.err(
-                field,
-                format!("is [{lo}, {hi}]: both ends must be positive numbers"),
-            ));
+/// Mean work units of a job: over modes and models, tokens times costs times the mode's
+/// multiplier.
+fn mean_work(
+    models: &[Model],
+    model_probs: &[Vec<f64>; 3],
+    mix: &[f64; 3],
+    verification: &VerificationLayer,
+    mean_in: f64,
+    mean_out: f64,
+) -> f64 {
+    Verification::ALL
+        .iter()
+        .map(|&mode| {
+            let i = mode.index();
+            let per_model: f64 = models
+                .iter()
+                .zip(&model_probs[i])
+                .map(|(m, p)| p * (m.prefill_cost * mean_in + m.decode_cost * mean_out))
+                .sum();
+            mix[i] * verification.multiplier[i] * per_model
+        })
+        .sum()
+}
+
+/// Probability of each model given each verification mode: the popularity `weights` of the
+/// models some node can serve in that mode, normalized (all zero when none can).
+pub(crate) fn model_probs(models: &[Model], nodes: &[Node], weights: &[f64]) -> [Vec<f64>; 3] {
+    Verification::ALL.map(|mode| {
+        let probs: Vec<f64> = models
+            .iter()
+            .zip(weights)
+            .map(|(m, &wt)| {
+                if nodes.iter().any(|n| n.can_serve(m, mode)) {
+                    wt
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let sum: f64 = probs.iter().sum();
+        if sum > 0.0 {
+            probs.iter().map(|p| p / sum).collect()
+        } else {
+            probs
         }
-        if hi < lo {
-            return Err(cx.err(field, format!("is [{lo}, {hi}]: write it as [min, max]")));
-        }
-        Ok(Some((lo, hi)))
-    };
-    Ok(Randomize {
-        node_scale: range("node_scale", r.node_scale)?.unwrap_or((1.0, 1.0)),
-        class_scale: range("class_scale", r.class_scale)?.unwrap_or((1.0, 1.0)),
-        load: range("load", r.load)?,
     })
+}
+
+pub(crate) fn size_visibility(name: &str) -> Option<SizeVisibility> {
+    match name {
+        "exact" => Some(SizeVisibility::Exact),
+        "estimate" => Some(SizeVisibility::Estimate),
+        "hidden" => Some(SizeVisibility::Hidden),
+        _ => None,
+    }
+}
+
+fn mean_slot_speed(nodes: &[Node]) -> f64 {
+    let total_slots: u32 = nodes.iter().map(|n| n.slots).sum();
+    nodes.iter().map(|n| n.capacity()).sum::<f64>() / total_slots as f64
 }
 
 /// Work units per second the nodes offer in the long run (churning nodes by availability).

@@ -76,7 +76,15 @@ fn draws_stay_in_their_ranges_and_cover_them() {
         assert_eq!(info.nodes, drawn.nodes.len());
         assert!(drawn.randomize.is_none());
         assert_eq!(drawn.max_nodes, 32, "observation padding is fixed");
-        assert_eq!(drawn.scales, sc.scales, "feature normalization is fixed");
+        assert_eq!(
+            drawn.scales,
+            drawn.own_scales(),
+            "a draw normalizes by its own network"
+        );
+        assert_eq!(
+            drawn.scales.work, sc.scales.work,
+            "the workload is not drawn"
+        );
         assert!((0.4 - 1e-9..=0.9 + 1e-9).contains(&info.offered_load));
         assert!((info.offered_load - drawn.offered_load()).abs() < 1e-12);
         sizes.insert(drawn.nodes.len());
