@@ -5,13 +5,14 @@
 //! - [`compare`]: every contender on the same seeds, in parallel, summarized as mean and 95%
 //!   confidence interval ([`stats`]) into a [`Comparison`] with its table, JSON and CSV.
 //! - [`sweep`] (metrics against offered load) and [`capacity`] (nodes needed to meet a p99 SLO).
-//! - [`plots`]: SVG and PNG charts; [`bench`]: decisions per second.
+//! - [`plots`]: SVG and PNG charts; [`frontier`]: latency against stranded capacity, per router; [`bench`]: decisions per second.
 //!
 //! The `haca-eval` binary is the command-line front of these.
 
 pub mod bench;
 mod compare;
 mod contender;
+pub mod frontier;
 pub mod plots;
 pub mod stats;
 mod sweep;

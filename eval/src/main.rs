@@ -116,7 +116,8 @@ struct CompareArgs {
     /// Write `router,metric,mean,ci95` rows.
     #[arg(long)]
     csv: Option<PathBuf>,
-    /// Write charts (SVG and PNG) into this folder.
+    /// Write charts (SVG and PNG) into this folder: latency CDF, busy fraction per node,
+    /// stranded capacity over time, and the latency/stranded frontier of every router.
     #[arg(long)]
     plots: Option<PathBuf>,
     /// Scale every node class's count by this factor (rounded, at least one node per class),
@@ -314,6 +315,10 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(dir) = &a.plots {
                 for (stem, chart) in plots::comparison_charts(&cmp) {
                     save_chart(&chart, dir, stem)?;
+                }
+                let frontier = haca_eval::frontier::Frontier::of(&cmp);
+                for p in frontier.save(dir, "frontier").map_err(|e| anyhow!(e))? {
+                    eprintln!("wrote {}", p.display());
                 }
             }
         }

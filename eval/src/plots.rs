@@ -21,7 +21,7 @@ pub struct LineChart {
     pub markers: bool,
 }
 
-const COLORS: [RGBColor; 10] = [
+pub(crate) const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -45,7 +45,7 @@ const FONT_PATHS: [&str; 5] = [
 
 /// Registers a TrueType font for chart text once per process (plotters needs one to measure and
 /// draw text in both backends).
-fn ensure_font() -> Result<(), String> {
+pub(crate) fn ensure_font() -> Result<(), String> {
     static FONT: OnceLock<Result<(), String>> = OnceLock::new();
     FONT.get_or_init(|| {
         let candidates: Vec<PathBuf> = std::env::var_os("HACA_FONT")

@@ -122,6 +122,11 @@ pub struct TrainConfig {
     /// and pooled context the policy shares with the critic.
     #[serde(default)]
     pub detach_critic: bool,
+    /// Replaces the scenario's `reward.stranded_weight` in training and evaluation: the weight
+    /// of a stranded slot-second against a job-second, the knob that trades latency for
+    /// stranded capacity (one policy per weight makes a frontier family). Absent: as written.
+    #[serde(default)]
+    pub stranded_weight: Option<f64>,
 }
 
 fn integral() -> String {
@@ -178,6 +183,7 @@ impl Default for TrainConfig {
             input_groups: 4,
             reward_credit: "integral".into(),
             detach_critic: false,
+            stranded_weight: None,
             cut_drain: false,
         }
     }
@@ -240,7 +246,7 @@ impl TrainConfig {
 
     /// Rejects settings that cannot run, naming the field.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, bool); 19] = [
+        let checks: [(&str, bool); 20] = [
             (
                 "reward_credit",
                 matches!(self.reward_credit.as_str(), "integral" | "per_job"),
@@ -286,6 +292,11 @@ impl TrainConfig {
             (
                 "target_kl",
                 self.target_kl.is_none_or(|t| t > 0.0 && t.is_finite()),
+            ),
+            (
+                "stranded_weight",
+                self.stranded_weight
+                    .is_none_or(|w| w >= 0.0 && w.is_finite()),
             ),
         ];
         if let Some((name, _)) = checks.iter().find(|(_, ok)| !ok) {

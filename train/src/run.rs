@@ -133,10 +133,19 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
 
+/// The run's scenario, with the config's reward override.
+fn load_scenario(cfg: &TrainConfig) -> Result<Arc<Scenario>, String> {
+    let mut sc = Scenario::load(&cfg.scenario).map_err(|e| e.to_string())?;
+    if let Some(w) = cfg.stranded_weight {
+        sc.reward.stranded = w;
+    }
+    Ok(Arc::new(sc))
+}
+
 /// Opens (or starts) a run.
 fn open(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer, String> {
     if !opts.resume {
-        let scenario = Arc::new(Scenario::load(&cfg.scenario).map_err(|e| e.to_string())?);
+        let scenario = load_scenario(&cfg)?;
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let text = serde_json::to_string_pretty(&cfg).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("config.json"), text).map_err(io(dir))?;
@@ -151,7 +160,7 @@ fn open(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer, Stri
     })?;
     let saved: TrainConfig =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
-    let scenario = Arc::new(Scenario::load(&saved.scenario).map_err(|e| e.to_string())?);
+    let scenario = load_scenario(&saved)?;
     let mut t = Trainer::load_checkpoint(dir, scenario)?;
     if let Some(total) = opts.total_steps {
         if total < t.state.global_step {
