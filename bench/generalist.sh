@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# A policy against every heuristic on each shipped evaluation scenario: 200 episodes per router
+# (the same seeds for all), JSON per scenario, and one summary table of the policy minus the
+# best heuristic (paired by episode, 95% interval) and its stranded idle against sed.
+#
+#   bench/generalist.sh POLICY OUT_DIR [SEED] [LARGE_EPISODES]
+#
+# SEED (default 9000) should be one no training or selection used. haca-large runs 100,000 jobs
+# on 512 nodes per episode (about 17 s per policy episode on one core here); LARGE_EPISODES
+# (default 200) lowers its count when time is short; the table says how many ran.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+policy=${1:?usage: bench/generalist.sh POLICY OUT_DIR [SEED] [LARGE_EPISODES]}
+out=${2:?usage: bench/generalist.sh POLICY OUT_DIR [SEED] [LARGE_EPISODES]}
+seed=${3:-9000}
+large=${4:-200}
+[ -f "$policy" ] || { echo "error: $policy: no such policy file" >&2; exit 2; }
+mkdir -p "$out"
+cargo build --release -q -p haca-eval
+
+scenarios="haca-small haca-bursty haca-zkml haca-churn trace-azure-conv trace-mooncake haca-random haca-large"
+for s in $scenarios; do
+    episodes=200
+    [ "$s" = haca-large ] && episodes=$large
+    start=$(date +%s)
+    ./target/release/haca-eval compare --scenario "env/scenarios/$s.toml" --episodes "$episodes" \
+        --seed "$seed" --policy "$policy" --json "$out/$s.json" > "$out/$s.txt"
+    echo "$s: $episodes episodes in $(( $(date +%s) - start )) s" >&2
+done
+
+python3 - "$out" $scenarios <<'PY'
+import json, sys
+out, names = sys.argv[1], sys.argv[2:]
+print(f"{'scenario':18} {'eps':>4} {'best heur.':>10} {'its latency':>12} {'policy':>9} "
+      f"{'paired diff (95% CI)':>22} {'stranded pol/sed':>17}  verdict")
+wins = 0
+for n in names:
+    d = json.load(open(f"{out}/{n}.json"))
+    res = {r["router"]: r["metrics"] for r in d["results"]}
+    pol = next(r for r in res if r.startswith("policy:"))
+    p = next(x for x in d["paired"] if x["router"] == pol)
+    base = p["baseline"]
+    lat, ci = p["mean_latency_s"]["mean"], p["mean_latency_s"]["ci95"]
+    ps, ss = res[pol]["stranded_idle_frac"]["mean"], res["sed"]["stranded_idle_frac"]["mean"]
+    ok = lat + ci < 0 and ps < ss
+    wins += ok
+    print(f"{n:18} {d['episodes']:>4} {base:>10} {res[base]['mean_latency_s']['mean']:>12.2f} "
+          f"{res[pol]['mean_latency_s']['mean']:>9.2f} {lat:>+12.2f} ± {ci:<7.2f} "
+          f"{ps:>8.3f}/{ss:.3f}  {'WIN' if ok else 'no'}")
+print(f"{wins} of {len(names)} scenarios: latency below the best heuristic (paired CI < 0) "
+      "and stranded idle below sed")
+PY
