@@ -5,6 +5,7 @@
 //! the clone (greedy) and label the states it visits with the teacher's choice (DAgger), so the
 //! clone also learns what the teacher would do where its own mistakes lead.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -12,7 +13,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use haca_env::{AutoresetMode, VecEnv};
 use haca_policy::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 use haca_policy::model::Scratch;
-use haca_policy::{router_by_name, Router, ROUTER_NAMES};
+use haca_policy::{router_by_name, Policy, PolicyRouter, Router, Selection, ROUTER_NAMES};
 
 use crate::advantage::scale_rewards;
 use crate::credit::Credits;
@@ -56,15 +57,31 @@ impl Dataset {
     }
 }
 
-/// Checks a teacher name before any work.
+/// Checks a teacher before any work.
 pub fn check_teacher(name: &str) -> Result<(), String> {
-    if name == "pooled" || router_by_name(name, 0).is_none() {
-        return Err(format!(
-            "init_from `{name}`: not a router; use one of {} (or po<d>)",
-            ROUTER_NAMES.join(", ")
-        ));
+    teacher_router(name).map(|_| ())
+}
+
+/// The teacher: a heuristic router by name, or an exported policy file (`*.safetensors`,
+/// greedy), whose decisions a new network can clone to start from another run's policy
+/// whatever that run's scales and scenario were.
+fn teacher_router(name: &str) -> Result<Box<dyn Router>, String> {
+    if name.ends_with(".safetensors") {
+        let policy = Policy::load(name).map_err(|e| format!("init_from `{name}`: {e}"))?;
+        return Ok(Box::new(PolicyRouter::new(
+            Arc::new(policy),
+            Selection::Greedy,
+            0,
+        )));
     }
-    Ok(())
+    match router_by_name(name, 0) {
+        Some(r) if name != "pooled" => Ok(r),
+        _ => Err(format!(
+            "init_from `{name}`: not a router; use one of {} (or po<d>), or a policy file \
+             (*.safetensors)",
+            ROUTER_NAMES.join(", ")
+        )),
+    }
 }
 
 impl Trainer {
@@ -125,7 +142,7 @@ impl Trainer {
         venv.reset(base);
         let mut teachers: Vec<Box<dyn Router>> = (0..envs)
             .map(|e| {
-                let mut r = router_by_name(teacher, 0).expect("checked");
+                let mut r = teacher_router(teacher).expect("checked");
                 r.reset(haca_policy::rng::derive_seed(base, 1_000 + e as u64));
                 r
             })

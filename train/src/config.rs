@@ -82,7 +82,8 @@ pub struct TrainConfig {
     /// moves it little (haca-small, seeds 1-5, 2 M steps: -1.55 s mean paired against `sed`
     /// over 1,000 episodes, 2 of 5 significant on the 200-episode test); from random weights,
     /// once the sampled policy has reached the greedy one's regime, the policies are better
-    /// (README, "The late drift: its cause").
+    /// (README, "The late drift: its cause"). A path ending in `.safetensors` clones an
+    /// exported policy instead (greedy), e.g. to carry a specialist into a wider distribution.
     #[serde(default)]
     pub init_from: Option<String>,
     /// Teacher decisions collected per cloning round (over all envs).

@@ -90,8 +90,8 @@ struct TrainArgs {
     /// `--total-steps` may be given with it (to extend the run).
     #[arg(long, conflicts_with_all = ["out", "scenario", "set", "envs", "seed", "steps_per_rollout", "learning_rate", "device", "init_from"])]
     resume: Option<PathBuf>,
-    /// Warm start: clone this heuristic router (e.g. sed) before PPO, or `none` for random
-    /// weights (default: the config's `init_from`).
+    /// Warm start: clone this heuristic router (e.g. sed) or exported policy file (*.safetensors)
+    /// before PPO, or `none` for random weights (default: the config's `init_from`).
     #[arg(long)]
     init_from: Option<String>,
     /// Exit with status 3 when the verdict is not a win (for scripts).

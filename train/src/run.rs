@@ -55,7 +55,7 @@ impl RunDir {
 
 /// Header of `curve.csv`.
 pub const CURVE_HEADER: &str =
-    "update,global_step,train_seconds,mean_latency_s,stranded_idle_frac,sed_mean_latency_s,paired_vs_sed,paired_ci95,affinity_mean_latency_s";
+    "update,global_step,train_seconds,mean_latency_s,stranded_idle_frac,sed_mean_latency_s,paired_vs_sed,paired_ci95,affinity_mean_latency_s,score";
 
 /// Header of `updates.csv` (rollout episodes' latency and stranded idle; NaN if none ended).
 pub const UPDATES_HEADER: &str = "update,global_step,policy_loss,value_loss,entropy,approx_kl,clipfrac,explained_variance,advantage_var,return_var,value_mean,epochs_run,advantage_tail,grad_norm,grad_clipped,rollout_s,learn_s,episode_latency_s,episode_stranded";
@@ -176,7 +176,8 @@ fn open(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer, Stri
 }
 
 /// One periodic evaluation against `sed`, logged and appended to the curve; saves the policy
-/// as best when its mean latency is the lowest so far. Returns its mean latency.
+/// as best when its score (see [`select::score`]) is the lowest so far. Returns its mean
+/// latency.
 fn checkpoint_eval(
     trainer: &mut Trainer,
     run: &RunDir,
@@ -199,6 +200,7 @@ fn checkpoint_eval(
     let lat = get("policy", "mean_latency_s");
     let stranded = get("policy", "stranded_idle_frac");
     let sed = get("sed", "mean_latency_s");
+    let score = select::score(&cmp, "policy", select::weighted(&trainer.scenario));
     let paired = cmp
         .paired("policy", "sed", "mean_latency_s")
         .expect("both evaluated");
@@ -211,7 +213,7 @@ fn checkpoint_eval(
         &run.curve(),
         CURVE_HEADER,
         &format!(
-            "{},{},{:.3},{lat},{stranded},{sed},{},{},{affinity}",
+            "{},{},{:.3},{lat},{stranded},{sed},{},{},{affinity},{score}",
             trainer.state.update,
             trainer.state.global_step,
             trainer.state.train_seconds,
@@ -234,8 +236,8 @@ fn checkpoint_eval(
         std::fs::create_dir_all(folder).map_err(io(folder))?;
         candidate.save(&path).map_err(|e| e.to_string())?;
     }
-    if trainer.state.best_eval.is_none_or(|b| lat < b) {
-        trainer.state.best_eval = Some(lat);
+    if trainer.state.best_eval.is_none_or(|b| score < b) {
+        trainer.state.best_eval = Some(score);
         candidate.save(run.best()).map_err(|e| e.to_string())?;
     }
     Ok(lat)

@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use haca_eval::{compare, Contender};
+use haca_env::Scenario;
+use haca_eval::{compare, Comparison, Contender};
 use haca_policy::{Policy, Selection};
 use indicatif::ProgressBar;
 
@@ -21,20 +22,40 @@ use crate::Trainer;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     pub update: u64,
-    pub mean_latency_s: f64,
+    /// Lower is better: see [`score`].
+    pub score: f64,
+}
+
+/// The reward charges stranded capacity as well as job-seconds.
+pub fn weighted(scenario: &Scenario) -> bool {
+    scenario.reward.stranded > 0.0
+}
+
+/// What a run minimizes when it picks among its policies: mean latency, or, when the reward
+/// also charges stranded capacity (a frontier family member), minus the mean episode return,
+/// the objective the run trained; picking such a run's lowest-latency policy would undo its
+/// weight.
+pub fn score(cmp: &Comparison, who: &str, weighted: bool) -> f64 {
+    let result = cmp.result(who).expect("evaluated");
+    if weighted {
+        -result.get("episode_return").mean
+    } else {
+        result.get("mean_latency_s").mean
+    }
 }
 
 /// The finalists' re-evaluation: who was compared and who won.
 #[derive(Debug, Clone)]
 pub struct FinalSelection {
-    /// (update, mean latency on the periodic evaluation, mean latency on the selection set).
+    /// (update, score on the periodic evaluation, score on the selection set).
     pub finalists: Vec<(u64, f64, f64)>,
     pub chosen: u64,
     pub episodes: usize,
 }
 
 /// The candidates of `curve.csv`, one per update (a resumed run may have evaluated an update
-/// twice: the later line wins).
+/// twice: the later line wins). The score is the `score` column, or the mean latency in a
+/// curve written before that column existed.
 pub fn candidates(curve: &Path) -> Result<Vec<Candidate>, String> {
     let text = std::fs::read_to_string(curve).map_err(|e| format!("{}: {e}", curve.display()))?;
     let mut out: Vec<Candidate> = Vec::new();
@@ -49,23 +70,18 @@ pub fn candidates(curve: &Path) -> Result<Vec<Candidate>, String> {
         };
         let update: u64 = cols.next().and_then(|c| c.parse().ok()).ok_or_else(bad)?;
         let lat: f64 = cols.nth(2).and_then(|c| c.parse().ok()).ok_or_else(bad)?;
+        let score = cols.nth(5).and_then(|c| c.parse().ok()).unwrap_or(lat);
         out.retain(|c| c.update != update);
-        out.push(Candidate {
-            update,
-            mean_latency_s: lat,
-        });
+        out.push(Candidate { update, score });
     }
     Ok(out)
 }
 
-/// The `top` candidates with the lowest periodic mean latency, plus the latest one (the last
+/// The `top` candidates with the lowest periodic score, plus the latest one (the last
 /// weights), in update order.
 pub fn finalists(cands: &[Candidate], top: usize) -> Vec<Candidate> {
-    let mut ranked: Vec<&Candidate> = cands
-        .iter()
-        .filter(|c| c.mean_latency_s.is_finite())
-        .collect();
-    ranked.sort_by(|a, b| a.mean_latency_s.total_cmp(&b.mean_latency_s));
+    let mut ranked: Vec<&Candidate> = cands.iter().filter(|c| c.score.is_finite()).collect();
+    ranked.sort_by(|a, b| a.score.total_cmp(&b.score));
     let mut out: Vec<Candidate> = ranked.into_iter().take(top).cloned().collect();
     if let Some(last) = cands.iter().max_by_key(|c| c.update) {
         if !out.iter().any(|c| c.update == last.update) {
@@ -120,12 +136,11 @@ pub fn select_best(trainer: &Trainer, run: &RunDir) -> Result<Option<FinalSelect
         .iter()
         .map(|c| {
             let name = format!("update{}", c.update);
-            let lat = cmp
-                .result(&name)
-                .expect("evaluated")
-                .get("mean_latency_s")
-                .mean;
-            (c.update, c.mean_latency_s, lat)
+            (
+                c.update,
+                c.score,
+                score(&cmp, &name, weighted(&trainer.scenario)),
+            )
         })
         .collect();
     let chosen = scored
@@ -139,8 +154,9 @@ pub fn select_best(trainer: &Trainer, run: &RunDir) -> Result<Option<FinalSelect
         "note": "final selection",
         "selection_episodes": cfg.select_episodes,
         "selection_seed": seed,
+        "score": if weighted(&trainer.scenario) { "-episode_return" } else { "mean_latency_s" },
         "finalists": scored.iter().map(|(u, e, s)| serde_json::json!({
-            "update": u, "eval_mean_latency_s": e, "selection_mean_latency_s": s
+            "update": u, "eval_score": e, "selection_score": s
         })).collect::<Vec<_>>(),
     })
     .to_string();
@@ -158,10 +174,10 @@ impl FinalSelection {
         let list: Vec<String> = self
             .finalists
             .iter()
-            .map(|(u, e, s)| format!("update {u}: {e:.2} -> {s:.2} s"))
+            .map(|(u, e, s)| format!("update {u}: {e:.2} -> {s:.2}"))
             .collect();
         format!(
-            "selection: {} finalists re-evaluated on {} fresh episodes ({}); best.safetensors is update {}",
+            "selection: {} finalists' scores re-evaluated on {} fresh episodes ({}); best.safetensors is update {}",
             self.finalists.len(),
             self.episodes,
             list.join(", "),
@@ -174,11 +190,8 @@ impl FinalSelection {
 mod tests {
     use super::*;
 
-    fn c(update: u64, lat: f64) -> Candidate {
-        Candidate {
-            update,
-            mean_latency_s: lat,
-        }
+    fn c(update: u64, score: f64) -> Candidate {
+        Candidate { update, score }
     }
 
     #[test]
@@ -202,6 +215,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(candidates(&path).unwrap(), vec![c(0, 7.5), c(20, 6.5)]);
+        // A curve with the score column ranks by it.
+        std::fs::write(
+            &path,
+            format!(
+                "{}\n0,0,1,7.5,0.1,9,0,0,50,120.5\n",
+                crate::run::CURVE_HEADER
+            ),
+        )
+        .unwrap();
+        assert_eq!(candidates(&path).unwrap(), vec![c(0, 120.5)]);
         std::fs::write(
             &path,
             "update,global_step,train_seconds,mean_latency_s\n0,0,x\n",
