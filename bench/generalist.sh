@@ -7,7 +7,7 @@
 #
 # SEED (default 9000) should be one no training or selection used. haca-large runs 100,000 jobs
 # on 512 nodes per episode (about 17 s per policy episode on one core here); LARGE_EPISODES
-# (default 200) lowers its count when time is short; the table says how many ran.
+# (default 200) lowers its count when time is short (0 skips it); the table says how many ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +19,8 @@ large=${4:-200}
 mkdir -p "$out"
 cargo build --release -q -p haca-eval
 
-scenarios="haca-small haca-bursty haca-zkml haca-churn trace-azure-conv trace-mooncake haca-random haca-large"
+scenarios="haca-small haca-bursty haca-zkml haca-churn trace-azure-conv trace-mooncake haca-random"
+[ "$large" -gt 0 ] && scenarios="$scenarios haca-large"
 for s in $scenarios; do
     episodes=200
     [ "$s" = haca-large ] && episodes=$large
