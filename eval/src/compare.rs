@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 
 use crate::contender::{run_episode, Contender, EpisodeRecord, EvalError};
+use crate::paired::Pair;
 use crate::stats::{summarize, Summary};
 
 /// One contender's results.
@@ -122,7 +123,7 @@ pub const TABLE_METRICS: [&str; 8] = [
     "busy_gini",
 ];
 
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     if v.is_nan() {
         "-".into()
     } else if v.abs() >= 1000.0 {
@@ -136,7 +137,7 @@ fn num(v: f64) -> String {
     }
 }
 
-fn signed(v: f64) -> String {
+pub(crate) fn signed(v: f64) -> String {
     if v.is_nan() || v < 0.0 {
         num(v)
     } else {
@@ -175,46 +176,6 @@ impl Comparison {
 
     pub fn result(&self, name: &str) -> Option<&ContenderResult> {
         self.results.iter().find(|r| r.contender.name() == name)
-    }
-
-    /// `a - b` on `metric`, episode by episode, summarized (mean ± 95% CI of the difference).
-    /// Both ran on the same seeds, so the difference cancels the variation the two share (the
-    /// workload's): the direct test of a difference under common random numbers.
-    /// Episodes where the metric does not apply (NaN) are left out. `None` for an unknown
-    /// contender or metric.
-    pub fn paired(&self, a: &str, b: &str, metric: &str) -> Option<Summary> {
-        let i = EpisodeMetrics::NAMES.iter().position(|&n| n == metric)?;
-        let (ra, rb) = (self.result(a)?, self.result(b)?);
-        let diffs: Vec<f64> = ra
-            .episodes
-            .iter()
-            .zip(&rb.episodes)
-            .map(|(x, y)| x.values()[i] - y.values()[i])
-            .filter(|d| !d.is_nan())
-            .collect();
-        Some(summarize(&diffs))
-    }
-
-    /// Each learned policy against the best heuristic, paired: (policy, heuristic, latency
-    /// difference, stranded idle difference).
-    pub fn paired_vs_best(&self) -> Vec<(String, String, Summary, Summary)> {
-        let Some(best) = self.best_heuristic() else {
-            return Vec::new();
-        };
-        let b = best.contender.name();
-        self.results
-            .iter()
-            .filter(|r| matches!(r.contender, Contender::Policy { .. }))
-            .filter_map(|r| {
-                let a = r.contender.name();
-                Some((
-                    a.to_string(),
-                    b.to_string(),
-                    self.paired(a, b, "mean_latency_s")?,
-                    self.paired(a, b, "stranded_idle_frac")?,
-                ))
-            })
-            .collect()
     }
 
     /// The verdict each exported policy's file records, in contender order: (name, its JSON
@@ -297,16 +258,7 @@ impl Comparison {
             "{} episodes per router on the same seeds (base seed {}); mean ± 95% CI; * best per column.",
             self.episodes, self.seed
         );
-        for (a, b, lat, stranded) in self.paired_vs_best() {
-            let _ = writeln!(
-                out,
-                "paired, {a} - {b} on the same episodes: mean_latency_s {} ± {}, stranded_idle_frac {} ± {}",
-                signed(lat.mean),
-                num(lat.ci95),
-                signed(stranded.mean),
-                num(stranded.ci95)
-            );
-        }
+        out.push_str(&self.paired_lines());
         out
     }
 
@@ -329,18 +281,7 @@ impl Comparison {
                 json!({"router": r.contender.name(), "metrics": metrics})
             })
             .collect();
-        let paired: Vec<Value> = self
-            .paired_vs_best()
-            .into_iter()
-            .map(|(a, b, lat, stranded)| {
-                json!({
-                    "router": a,
-                    "baseline": b,
-                    "mean_latency_s": {"mean": finite(lat.mean), "ci95": finite(lat.ci95)},
-                    "stranded_idle_frac": {"mean": finite(stranded.mean), "ci95": finite(stranded.ci95)},
-                })
-            })
-            .collect();
+        let paired: Vec<Value> = self.pairs().iter().map(Pair::to_json).collect();
         let verdicts: Vec<Value> = self
             .verdicts()
             .into_iter()

@@ -13,12 +13,14 @@ pub mod bench;
 mod compare;
 mod contender;
 pub mod frontier;
+mod paired;
 pub mod plots;
 pub mod stats;
 mod sweep;
 
 pub use compare::{compare, lower_is_better, Comparison, ContenderResult, TABLE_METRICS};
 pub use contender::{episode_seed, run_episode, Contender, EpisodeRecord, EvalError};
+pub use paired::Pair;
 pub use sweep::{
     capacity, capacity_chart, capacity_json, capacity_table, parse_range, sweep, CapacityResult,
     Sweep, SWEEP_METRICS,

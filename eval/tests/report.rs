@@ -168,3 +168,49 @@ fn policies_with_the_same_file_name_get_their_own_names() {
         "{err}"
     );
 }
+
+#[test]
+fn policies_are_paired_with_every_heuristic_best_first() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sc = Arc::new(Scenario::load(root.join("env/scenarios/haca-small.toml")).unwrap());
+    let mut contenders = Contender::parse_list("random,sed,affinity").unwrap();
+    contenders.push(Contender::policy(&root.join("checkpoints/haca-small.safetensors")).unwrap());
+    let cmp = compare(&sc, &contenders, 6, 1, 0, &ProgressBar::hidden()).unwrap();
+    let pairs = cmp.pairs();
+    let best = cmp.best_heuristic().unwrap().contender.name();
+    let order: Vec<(&str, bool)> = pairs
+        .iter()
+        .map(|p| (p.heuristic.as_str(), p.best))
+        .collect();
+    let mut others: Vec<&str> = ["random", "sed", "affinity"]
+        .into_iter()
+        .filter(|h| *h != best)
+        .collect();
+    others.insert(0, best);
+    assert_eq!(
+        order,
+        others.iter().map(|h| (*h, *h == best)).collect::<Vec<_>>()
+    );
+    for p in &pairs {
+        assert_eq!(p.policy, "policy:haca-small");
+        let lat = cmp
+            .paired(&p.policy, &p.heuristic, "mean_latency_s")
+            .unwrap();
+        assert_eq!(p.latency, lat);
+        let below = |s: haca_eval::stats::Summary| s.mean + s.ci95 < 0.0;
+        assert_eq!(p.dominates(), below(p.latency) && below(p.stranded));
+        let j = p.to_json();
+        assert_eq!(j["dominates"], p.dominates());
+        assert_eq!(j["best"], p.best);
+    }
+    // A trained policy is faster than random routing and strands less, beyond doubt.
+    let vs_random = pairs.iter().find(|p| p.heuristic == "random").unwrap();
+    assert!(vs_random.dominates(), "{vs_random:?}");
+    assert_eq!(cmp.paired_vs_best().len(), 1);
+    let table = cmp.table();
+    assert!(
+        table.contains("policy:haca-small dominates (latency and stranded idle"),
+        "{table}"
+    );
+    assert!(table.contains("random"), "{table}");
+}
