@@ -59,43 +59,57 @@ impl Dataset {
 
 /// Checks a teacher before any work.
 pub fn check_teacher(name: &str) -> Result<(), String> {
-    teacher_router(name).map(|_| ())
+    Teacher::parse(name).map(|_| ())
 }
 
 /// The teacher: a heuristic router by name, or an exported policy file (`*.safetensors`,
 /// greedy), whose decisions a new network can clone to start from another run's policy
-/// whatever that run's scales and scenario were.
-fn teacher_router(name: &str) -> Result<Box<dyn Router>, String> {
-    if name.ends_with(".safetensors") {
-        let policy = Policy::load(name).map_err(|e| format!("init_from `{name}`: {e}"))?;
-        return Ok(Box::new(PolicyRouter::new(
-            Arc::new(policy),
-            Selection::Greedy,
-            0,
-        )));
+/// whatever that run's scales and scenario were. A policy file is read once; every env's
+/// router shares its weights.
+enum Teacher {
+    Heuristic(String),
+    Policy(Arc<Policy>),
+}
+
+impl Teacher {
+    fn parse(name: &str) -> Result<Teacher, String> {
+        if name.ends_with(".safetensors") {
+            let policy = Policy::load(name).map_err(|e| format!("init_from `{name}`: {e}"))?;
+            return Ok(Teacher::Policy(Arc::new(policy)));
+        }
+        match router_by_name(name, 0) {
+            Some(_) if name != "pooled" => Ok(Teacher::Heuristic(name.to_string())),
+            _ => Err(format!(
+                "init_from `{name}`: not a router; use one of {} (or po<d>), or a policy file \
+                 (*.safetensors)",
+                ROUTER_NAMES.join(", ")
+            )),
+        }
     }
-    match router_by_name(name, 0) {
-        Some(r) if name != "pooled" => Ok(r),
-        _ => Err(format!(
-            "init_from `{name}`: not a router; use one of {} (or po<d>), or a policy file \
-             (*.safetensors)",
-            ROUTER_NAMES.join(", ")
-        )),
+
+    /// A fresh router acting as the teacher, its ties broken with `seed`.
+    fn router(&self, seed: u64) -> Box<dyn Router> {
+        let mut r: Box<dyn Router> = match self {
+            Teacher::Heuristic(name) => router_by_name(name, 0).expect("parsed"),
+            Teacher::Policy(p) => Box::new(PolicyRouter::new(p.clone(), Selection::Greedy, 0)),
+        };
+        r.reset(seed);
+        r
     }
 }
 
 impl Trainer {
     /// Clones `teacher` into the network (actor and critic), and primes reward scaling with the
     /// returns of its rollouts. Run once, before the first PPO update.
-    pub fn warm_start(&mut self, teacher: &str) -> Result<CloneReport, String> {
-        check_teacher(teacher)?;
+    pub fn warm_start(&mut self, name: &str) -> Result<CloneReport, String> {
+        let teacher = Teacher::parse(name)?;
         let started = Instant::now();
         let cfg = self.cfg.clone();
         let per_round = (cfg.bc_steps as usize).div_ceil(cfg.envs).max(1);
         let mut data = Dataset::default();
         let mut opt: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-5).init();
         let mut report = CloneReport {
-            teacher: teacher.to_string(),
+            teacher: name.to_string(),
             samples: 0,
             rounds: cfg.bc_rounds,
             accuracy: 0.0,
@@ -105,7 +119,7 @@ impl Trainer {
         };
         for round in 0..cfg.bc_rounds {
             let clone_acts = round > 0;
-            let round_data = self.collect(teacher, round as u64, per_round, clone_acts)?;
+            let round_data = self.collect(&teacher, round as u64, per_round, clone_acts)?;
             // DAgger aggregates every round's states.
             append(&mut data, round_data);
             let (loss, acc, ev) = self.fit(&data, &mut opt)?;
@@ -123,7 +137,7 @@ impl Trainer {
     /// greedily, when `clone_acts`), recording the teacher's choice at every state.
     fn collect(
         &mut self,
-        teacher: &str,
+        teacher: &Teacher,
         round: u64,
         steps: usize,
         clone_acts: bool,
@@ -141,11 +155,7 @@ impl Trainer {
         let base = Stream::Clone.member(cfg.seed, round);
         venv.reset(base);
         let mut teachers: Vec<Box<dyn Router>> = (0..envs)
-            .map(|e| {
-                let mut r = teacher_router(teacher).expect("checked");
-                r.reset(haca_policy::rng::derive_seed(base, 1_000 + e as u64));
-                r
-            })
+            .map(|e| teacher.router(haca_policy::rng::derive_seed(base, 1_000 + e as u64)))
             .collect();
         let n = venv.max_nodes();
         let mut d = Dataset::default();

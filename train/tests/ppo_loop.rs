@@ -151,3 +151,29 @@ fn warm_start_clones_the_teacher() {
         .unwrap_err()
         .contains("not a router"));
 }
+
+/// `init_from` an exported policy file clones that policy's greedy choices (the network's size
+/// need not match the file's); a file that is not a policy is a one-line error, not a panic.
+#[test]
+fn warm_start_clones_an_exported_policy() {
+    let sc = scenario("haca-small");
+    let cfg = TrainConfig {
+        bc_steps: 16_384,
+        bc_epochs: 12,
+        ..tiny("haca-small")
+    };
+    let mut t = Trainer::new(cfg, sc).unwrap();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkpoints/haca-small.safetensors");
+    let report = t.warm_start(file.to_str().unwrap()).unwrap();
+    assert!(report.accuracy > 0.6, "{report:?}");
+    let dir = tmp("bad-teacher");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.safetensors");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    let err = t.warm_start(bad.to_str().unwrap()).unwrap_err();
+    assert!(
+        err.starts_with("init_from `") && !err.contains('\n'),
+        "{err}"
+    );
+}

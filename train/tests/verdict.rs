@@ -107,3 +107,48 @@ fn resume_refuses_contradicting_flags_and_extends_with_total_steps() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("trained 1024 steps"), "{}", text(&o));
 }
+
+/// A run whose reward charges stranded capacity is selected by what it was trained for: its
+/// curve's score column is minus the episode return (not the latency), and the final selection
+/// picks the finalist with the lowest such score on fresh episodes.
+#[test]
+fn a_weighted_run_selects_by_its_trained_objective() {
+    let dir = out_dir("weighted");
+    let o = tiny_run(
+        &dir,
+        &[
+            "--set",
+            "stranded_weight=20",
+            "--set",
+            "eval_every=1",
+            "--set",
+            "select_top=3",
+            "--set",
+            "select_episodes=3",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let curve = std::fs::read_to_string(dir.join("curve.csv")).unwrap();
+    let header: Vec<&str> = curve.lines().next().unwrap().split(',').collect();
+    assert_eq!(header.last(), Some(&"score"));
+    let lat_col = header.iter().position(|h| *h == "mean_latency_s").unwrap();
+    for line in curve.lines().skip(1) {
+        let cols: Vec<f64> = line.split(',').map(|c| c.parse().unwrap()).collect();
+        let score = *cols.last().unwrap();
+        // Minus a return of costs: positive, and not the latency.
+        assert!(score > 0.0 && score != cols[lat_col], "{line}");
+    }
+    let best = haca_policy::Policy::load(dir.join("best.safetensors")).unwrap();
+    let ev: serde_json::Value = serde_json::from_str(&best.info.evaluation).unwrap();
+    assert_eq!(ev["score"], "-episode_return", "{ev}");
+    let finalists = ev["finalists"].as_array().unwrap();
+    assert!(finalists.len() >= 2, "{ev}");
+    let lowest = finalists
+        .iter()
+        .min_by(|a, b| {
+            let s = |x: &serde_json::Value| x["selection_score"].as_f64().unwrap();
+            s(a).total_cmp(&s(b))
+        })
+        .unwrap();
+    assert_eq!(ev["update"], lowest["update"], "{ev}");
+}
