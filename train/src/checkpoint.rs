@@ -1,63 +1,204 @@
 //! Checkpoints: model, optimizer, step counters, every RNG state, the envs (as replayable
 //! snapshots) and the config, so that `--resume` continues the run bit-identically.
+//!
+//! A save never leaves a run without a good checkpoint, whenever the process dies (SIGKILL,
+//! power loss): the new one is written completely into `checkpoint.tmp/` and fsynced, the
+//! current one becomes `checkpoint.prev/`, and only then does the new one take the name
+//! `checkpoint/`. `--resume` reads `checkpoint/`, and falls back to `checkpoint.prev/` (saying
+//! so) when the newest is missing or unreadable: at most one checkpoint interval is lost.
 
+use std::fs::File;
+use std::io::Write as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use burn::module::Module;
-use burn::optim::AdamConfig;
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use haca_env::Scenario;
 
 use crate::config::TrainConfig;
 use crate::model::Net;
 use crate::ppo::{device, TrainState, Trainer};
 
+/// The newest checkpoint of a run folder.
+pub const CURRENT: &str = "checkpoint";
+/// The one before it, kept until a newer one is in place.
+pub const PREVIOUS: &str = "checkpoint.prev";
+/// Where a checkpoint is written before it is complete.
+const STAGING: &str = "checkpoint.tmp";
+
+/// A restored run, and a line saying so when the newest checkpoint could not be used.
+pub struct Restored {
+    pub trainer: Trainer,
+    pub fallback: Option<String>,
+}
+
 impl Trainer {
-    /// Saves model, optimizer, state and config into `dir` (write then rename each file).
+    /// Saves model, optimizer, state and config as the run's newest checkpoint in `dir`,
+    /// keeping the previous one until the new one is complete and durable.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let tmp = dir.join("checkpoint.tmp");
-        std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        let staging = dir.join(STAGING);
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+        }
+        std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+        self.write_parts(&staging)?;
+        sync_dir(&staging)?;
+        crash_point();
+        let (current, previous) = (dir.join(CURRENT), dir.join(PREVIOUS));
+        if current.exists() {
+            if previous.exists() {
+                std::fs::remove_dir_all(&previous).map_err(io(&previous))?;
+            }
+            crash_point();
+            std::fs::rename(&current, &previous).map_err(io(&previous))?;
+            crash_point();
+        }
+        std::fs::rename(&staging, &current).map_err(io(&current))?;
+        sync_dir(dir)?;
+        crash_point();
+        Ok(())
+    }
+
+    fn write_parts(&self, into: &Path) -> Result<(), String> {
+        let model = into.join("model.bpk");
         self.net
             .clone()
-            .save_file(tmp.join("model.bpk"))
-            .map_err(|e| format!("saving the model: {e:?}"))?;
+            .save_file(&model)
+            .map_err(|e| format!("{}: saving the model: {e:?}", model.display()))?;
+        let optimizer = into.join("optimizer.bpk");
         self.optim
-            .save(tmp.join("optimizer.bpk"))
-            .map_err(|e| format!("saving the optimizer: {e:?}"))?;
+            .save(&optimizer)
+            .map_err(|e| format!("{}: saving the optimizer: {e:?}", optimizer.display()))?;
+        for file in [&model, &optimizer] {
+            File::open(file)
+                .and_then(|f| f.sync_all())
+                .map_err(io(file))?;
+        }
         let mut state = self.state.clone();
         (state.envs, state.pending) = self.venv.snapshot();
         let state = serde_json::to_string(&state).map_err(|e| e.to_string())?;
-        std::fs::write(tmp.join("state.json"), state).map_err(|e| e.to_string())?;
+        write_synced(&into.join("state.json"), state.as_bytes())?;
         let cfg = serde_json::to_string_pretty(&self.cfg).map_err(|e| e.to_string())?;
-        std::fs::write(tmp.join("config.json"), cfg).map_err(|e| e.to_string())?;
-        let final_dir = dir.join("checkpoint");
-        let _ = std::fs::remove_dir_all(&final_dir);
-        std::fs::rename(&tmp, &final_dir).map_err(|e| format!("{}: {e}", final_dir.display()))
+        write_synced(&into.join("config.json"), cfg.as_bytes())
     }
 
-    /// Restores a run from `dir/checkpoint`.
-    pub fn load_checkpoint(dir: &Path, scenario: Arc<Scenario>) -> Result<Trainer, String> {
-        let ck = dir.join("checkpoint");
-        let read = |name: &str| {
-            std::fs::read_to_string(ck.join(name)).map_err(|e| {
-                format!(
-                    "{}: {e}: is this a haca-train run folder?",
-                    ck.join(name).display()
-                )
-            })
-        };
-        let cfg: TrainConfig = serde_json::from_str(&read("config.json")?)
-            .map_err(|e| format!("{}: {e}", ck.join("config.json").display()))?;
-        let state: TrainState = serde_json::from_str(&read("state.json")?)
-            .map_err(|e| format!("{}: {e}", ck.join("state.json").display()))?;
-        let device = device(&cfg.device)?;
-        let net = Net::new(cfg.architecture(), 0, &device).load_file(ck.join("model.bpk"));
-        let optim = AdamConfig::new()
-            .with_epsilon(1e-5)
-            .init()
-            .load(ck.join("optimizer.bpk"))
-            .map_err(|e| format!("{}: {e:?}", ck.join("optimizer.bpk").display()))?;
-        Trainer::assemble(cfg, scenario, device, net, optim, state)
+    /// Restores a run from `dir/checkpoint`, or from `dir/checkpoint.prev` when the newest is
+    /// missing or unreadable. `scenario_for` loads the scenario the saved config names (its
+    /// errors are returned as they are: they are not the checkpoint's fault).
+    pub fn load_checkpoint(
+        dir: &Path,
+        scenario_for: impl Fn(&TrainConfig) -> Result<Arc<Scenario>, String>,
+    ) -> Result<Restored, String> {
+        let mut failures = Vec::new();
+        for name in [CURRENT, PREVIOUS] {
+            let ck = dir.join(name);
+            if !ck.exists() {
+                failures.push(format!("{}: missing", ck.display()));
+                continue;
+            }
+            match read_parts(&ck) {
+                Ok(parts) => {
+                    let scenario = scenario_for(&parts.cfg)?;
+                    let trainer = Trainer::assemble(
+                        parts.cfg,
+                        scenario,
+                        parts.device,
+                        parts.net,
+                        parts.optim,
+                        parts.state,
+                    )?;
+                    let fallback = (!failures.is_empty()).then(|| {
+                        format!(
+                            "resuming from the previous checkpoint {} (update {}): {}",
+                            ck.display(),
+                            trainer.state.update,
+                            failures.join("; ")
+                        )
+                    });
+                    return Ok(Restored { trainer, fallback });
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+        Err(format!(
+            "{}: no readable checkpoint ({}): --resume needs a run folder written by haca-train",
+            dir.display(),
+            failures.join("; ")
+        ))
+    }
+}
+
+/// Everything of a checkpoint but the scenario.
+struct Parts {
+    cfg: TrainConfig,
+    state: TrainState,
+    device: burn::tensor::Device,
+    net: Net,
+    optim: ModuleOptimizer,
+}
+
+fn read_parts(ck: &Path) -> Result<Parts, String> {
+    let cfg = read_config(ck)?;
+    let state_path = ck.join("state.json");
+    let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
+    let state: TrainState = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a training state: {e}", state_path.display()))?;
+    let device = device(&cfg.device)?;
+    let model = ck.join("model.bpk");
+    let net = Net::new(cfg.architecture(), 0, &device)
+        .try_load_file(&model)
+        .map_err(|e| format!("{}: not this run's model: {e:?}", model.display()))?;
+    let optimizer = ck.join("optimizer.bpk");
+    let optim = AdamConfig::new()
+        .with_epsilon(1e-5)
+        .init()
+        .load(&optimizer)
+        .map_err(|e| format!("{}: not this run's optimizer: {e:?}", optimizer.display()))?;
+    Ok(Parts {
+        cfg,
+        state,
+        device,
+        net,
+        optim,
+    })
+}
+
+fn read_config(ck: &Path) -> Result<TrainConfig, String> {
+    let path = ck.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a training config: {e}", path.display()))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut f = File::create(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// Makes the entries of `dir` (new files, renames) durable.
+fn sync_dir(dir: &Path) -> Result<(), String> {
+    File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+/// Test hook: with `HACA_TRAIN_CRASH_AT=N` in the environment the process aborts (no clean-up,
+/// like SIGKILL) at the N-th step boundary of the checkpoint saves it makes, counted from 1,
+/// so a test can kill a run between any two steps of a save.
+fn crash_point() {
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    let Some(at) = std::env::var("HACA_TRAIN_CRASH_AT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    if SEEN.fetch_add(1, Ordering::SeqCst) + 1 == at {
+        std::process::abort();
     }
 }

@@ -151,17 +151,17 @@ fn open(cfg: TrainConfig, dir: &Path, opts: &RunOptions) -> Result<Trainer, Stri
         std::fs::write(dir.join("config.json"), text).map_err(io(dir))?;
         return Trainer::new(cfg, scenario);
     }
-    let cfg_path = dir.join("checkpoint").join("config.json");
-    let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
-        format!(
-            "{}: {e}: --resume needs a run folder written by haca-train",
-            cfg_path.display()
-        )
-    })?;
-    let saved: TrainConfig =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
-    let scenario = load_scenario(&saved)?;
-    let mut t = Trainer::load_checkpoint(dir, scenario)?;
+    let restored = Trainer::load_checkpoint(dir, load_scenario)?;
+    if let Some(line) = &restored.fallback {
+        eprintln!("warning: {line}");
+    }
+    let mut t = restored.trainer;
+    eprintln!(
+        "resuming {} from update {} ({} steps)",
+        dir.display(),
+        t.state.update,
+        t.state.global_step
+    );
     if let Some(total) = opts.total_steps {
         if total < t.state.global_step {
             return Err(format!(

@@ -177,7 +177,9 @@ fn resume_continues_exactly_like_an_uninterrupted_run() {
     first.update().unwrap();
     first.save_checkpoint(&dir).unwrap();
     drop(first);
-    let mut resumed = Trainer::load_checkpoint(&dir, sc).unwrap();
+    let mut resumed = Trainer::load_checkpoint(&dir, |_| Ok(sc.clone()))
+        .unwrap()
+        .trainer;
     assert_eq!(resumed.state.update, 2);
     resumed.update().unwrap();
     resumed.update().unwrap();
