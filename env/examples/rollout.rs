@@ -72,7 +72,7 @@ fn run(args: Args) -> Result<(), String> {
         let seed = (ep == 0).then_some(args.seed);
         let metrics = match router.as_mut() {
             Some(router) => run_episode(&mut env, router, seed).map_err(|e| e.to_string())?,
-            None => env.run_pooled(seed),
+            None => env.run_pooled(seed).map_err(|e| e.to_string())?,
         };
         episodes.push(metrics);
     }

@@ -21,6 +21,13 @@ pub enum EnvError {
     EpisodeOver,
     #[error("step called before reset")]
     NotReset,
+    #[error("the episode ran away: {work} units of simulation work (the budget is {budget}) by simulated time {time:.3} s after {decisions} decisions; a scenario value (scrape interval, failure times, rates) makes events without end")]
+    Runaway {
+        work: u64,
+        budget: u64,
+        time: f64,
+        decisions: u64,
+    },
 }
 
 /// Information about the current step (Gymnasium's `info`).
@@ -113,6 +120,8 @@ enum State {
     New,
     Running,
     Over,
+    /// The simulator stopped a runaway episode: every step is an error until the next reset.
+    RanAway,
 }
 
 impl Env {
@@ -164,15 +173,15 @@ impl Env {
             self.info.episode += 1;
         }
         let outcome = self.sim.begin_episode(episode_seed);
-        debug_assert_eq!(
-            outcome,
-            Outcome::Decision,
-            "validation guarantees a first job"
-        );
+        debug_assert_ne!(outcome, Outcome::Done, "validation guarantees a first job");
         self.actions.clear();
         self.forked = false;
         self.sim.take_reward();
-        self.state = State::Running;
+        self.state = if outcome == Outcome::Runaway {
+            State::RanAway
+        } else {
+            State::Running
+        };
         self.info = Info {
             time: self.sim.now,
             jobs_in_system: self.sim.jobs_in_system(),
@@ -187,11 +196,20 @@ impl Env {
         (&self.sim.view, &self.info)
     }
 
+    fn runaway(&self) -> EnvError {
+        EnvError::Runaway {
+            work: self.sim.work_done(),
+            budget: self.sim.work_budget(),
+            time: self.sim.now,
+            decisions: self.sim.decisions(),
+        }
+    }
+
     /// Runs one whole episode as the pooled reference: jobs wait in one central queue and go to
     /// the first free compatible slot (model ready first, then the fastest node). There are no
     /// routing decisions; the workload is the one `reset(seed)` would give, so the result is
     /// comparable with any router's on the same seed. It is the zero point of stranded idle.
-    pub fn run_pooled(&mut self, seed: Option<u64>) -> EpisodeMetrics {
+    pub fn run_pooled(&mut self, seed: Option<u64>) -> Result<EpisodeMetrics, EnvError> {
         if let Some(s) = seed {
             self.sim.seed(s);
         }
@@ -201,6 +219,10 @@ impl Env {
         self.sim.pooled = true;
         let outcome = self.sim.begin_episode(None);
         self.sim.pooled = false;
+        if outcome == Outcome::Runaway {
+            self.state = State::RanAway;
+            return Err(self.runaway());
+        }
         debug_assert_eq!(outcome, Outcome::Done);
         self.sim.take_reward();
         self.state = State::Over;
@@ -216,7 +238,7 @@ impl Env {
             job_seconds: 0.0,
             metrics: Some(metrics),
         };
-        metrics
+        Ok(metrics)
     }
 
     /// Routes the current job to node `action` and runs to the next decision.
@@ -224,6 +246,7 @@ impl Env {
         match self.state {
             State::New => return Err(EnvError::NotReset),
             State::Over => return Err(EnvError::EpisodeOver),
+            State::RanAway => return Err(self.runaway()),
             State::Running => {}
         }
         let nodes = self.sim.view.mask.len();
@@ -236,6 +259,10 @@ impl Env {
         self.sim.dispatch(action);
         self.actions.push(action as u32);
         let outcome = self.sim.run();
+        if outcome == Outcome::Runaway {
+            self.state = State::RanAway;
+            return Err(self.runaway());
+        }
         let reward = self.sim.take_reward();
         let over = outcome == Outcome::Done;
         self.info.time = self.sim.now;

@@ -290,7 +290,11 @@ pub(crate) fn resolve_randomize(
             }
             Some(ChurnDraw {
                 probability: p,
-                mtbf_s: range("mtbf_s", r.mtbf_s, false)?.expect("given"),
+                mtbf_s: {
+                    let (lo, hi) = range("mtbf_s", r.mtbf_s, false)?.expect("given");
+                    cx.mtbf("randomize.mtbf_s", lo)?;
+                    (lo, hi)
+                },
                 mttr_s: range("mttr_s", r.mttr_s, false)?.expect("given"),
             })
         }
@@ -327,7 +331,7 @@ pub(crate) fn resolve_randomize(
     }
     let scrape_interval_s = r.scrape_interval_s.clone().unwrap_or_default();
     for (i, &s) in scrape_interval_s.iter().enumerate() {
-        cx.non_negative(&format!("randomize.scrape_interval_s[{i}]"), s)?;
+        cx.scrape_interval(&format!("randomize.scrape_interval_s[{i}]"), s)?;
     }
     let size_visibility = r
         .size_visibility

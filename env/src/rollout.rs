@@ -6,7 +6,7 @@ use haca_policy::Router;
 use crate::env::{Env, EnvError};
 use crate::metrics::EpisodeMetrics;
 
-/// A router broke the rules (returned an illegal node).
+/// A router broke the rules (returned an illegal node), or the episode ran away.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("router `{router}` at decision {decision}: {source}")]
 pub struct RolloutError {

@@ -178,6 +178,26 @@ pub(crate) struct Ctx<'a> {
     file: &'a Path,
 }
 
+/// A number as a message shows it: `1e-300`, not three hundred zeros.
+pub(crate) fn shown(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-4..1e9).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Bounds that keep every episode finite in simulated events and memory.
+pub const MAX_JOBS_PER_EPISODE: u64 = 10_000_000;
+pub const MIN_SCRAPE_INTERVAL_S: f64 = 0.01;
+pub const MIN_MTBF_S: f64 = 1.0;
+/// Scrape and failure work per job an episode may need (the simulator's runaway guard allows
+/// twice as much).
+pub const MAX_WORK_PER_JOB: f64 = 10_000.0;
+/// Simulated seconds an episode's arrivals may span (about 300 years): beyond it the clock
+/// loses the precision of a second.
+pub const MAX_EPISODE_SPAN_S: f64 = 1e10;
+
 impl Ctx<'_> {
     pub(crate) fn err(
         &self,
@@ -195,15 +215,50 @@ impl Ctx<'_> {
         if v.is_finite() && v > 0.0 {
             Ok(v)
         } else {
-            Err(self.err(field, format!("is {v}: must be a positive number")))
+            Err(self.err(field, format!("is {}: must be a positive number", shown(v))))
         }
+    }
+
+    /// 0 (fresh state) or at least [`MIN_SCRAPE_INTERVAL_S`]: every scrape is an event over
+    /// every node, so a tiny positive interval would make an episode without end.
+    pub(crate) fn scrape_interval(&self, field: &str, v: f64) -> Result<f64, ScenarioError> {
+        let v = self.non_negative(field, v)?;
+        if v > 0.0 && v < MIN_SCRAPE_INTERVAL_S {
+            return Err(self.err(
+                field,
+                format!(
+                    "is {}: a scrape interval is 0 (the router sees fresh state) or at least {MIN_SCRAPE_INTERVAL_S} s",
+                    shown(v)
+                ),
+            ));
+        }
+        Ok(v)
+    }
+
+    /// A mean time between failures of at least [`MIN_MTBF_S`]: each failure is two events, so
+    /// a node failing ever faster would make an episode without end.
+    pub(crate) fn mtbf(&self, field: &str, v: f64) -> Result<f64, ScenarioError> {
+        let v = self.positive(field, v)?;
+        if v < MIN_MTBF_S {
+            return Err(self.err(
+                field,
+                format!(
+                    "is {}: a node's mean time between failures must be at least {MIN_MTBF_S} s",
+                    shown(v)
+                ),
+            ));
+        }
+        Ok(v)
     }
 
     pub(crate) fn non_negative(&self, field: &str, v: f64) -> Result<f64, ScenarioError> {
         if v.is_finite() && v >= 0.0 {
             Ok(v)
         } else {
-            Err(self.err(field, format!("is {v}: must be zero or a positive number")))
+            Err(self.err(
+                field,
+                format!("is {}: must be zero or a positive number", shown(v)),
+            ))
         }
     }
 
@@ -368,10 +423,9 @@ impl Scenario {
             }
             let churn = match (c.mtbf_s, c.mttr_s) {
                 (None, None) => None,
-                (Some(up), Some(down)) => Some((
-                    cx.positive(&f("mtbf_s"), up)?,
-                    cx.positive(&f("mttr_s"), down)?,
-                )),
+                (Some(up), Some(down)) => {
+                    Some((cx.mtbf(&f("mtbf_s"), up)?, cx.positive(&f("mttr_s"), down)?))
+                }
                 (Some(_), None) => {
                     return Err(cx.err(f("mttr_s"), "is required when mtbf_s is set"))
                 }
@@ -408,6 +462,12 @@ impl Scenario {
         let jobs = raw.episode.jobs;
         if jobs == Some(0) {
             return Err(cx.err("episode.jobs", "is 0: an episode needs at least one job"));
+        }
+        if let Some(j) = jobs.filter(|&j| j > MAX_JOBS_PER_EPISODE) {
+            return Err(cx.err(
+                "episode.jobs",
+                format!("is {j}: at most {MAX_JOBS_PER_EPISODE} jobs per episode (run more episodes instead)"),
+            ));
         }
         let visibility = raw.sim.size_visibility.as_deref().unwrap_or("hidden");
         let size_visibility = size_visibility(visibility).ok_or_else(|| {
@@ -599,6 +659,18 @@ impl Scenario {
             (ArrivalProcess::Trace { trace, .. }, None) => trace.len() as u64,
             (_, j) => j.unwrap_or(1000),
         };
+        check_span(&cx, jobs_per_episode, arrivals.rate_per_s)?;
+        let quantum = raw.sim.time_quantum_s.unwrap_or(0.0);
+        if quantum > scales.time() {
+            return Err(cx.err(
+                "sim.time_quantum_s",
+                format!(
+                    "is {}: above a job's mean service time ({:.3} s) it rounds most service times down to zero: lower it, or 0 for continuous time",
+                    shown(quantum),
+                    scales.time()
+                ),
+            ));
+        }
 
         let mut sc = Scenario {
             name: raw.name.clone().unwrap_or_else(|| {
@@ -616,10 +688,9 @@ impl Scenario {
                 raw.sim.time_quantum_s,
                 0.0,
             )?,
-            scrape_interval_s: cx.opt_non_negative(
+            scrape_interval_s: cx.scrape_interval(
                 "sim.scrape_interval_s",
-                raw.sim.scrape_interval_s,
-                0.0,
+                raw.sim.scrape_interval_s.unwrap_or(0.0),
             )?,
             size_visibility,
             estimate_cv: cx.opt_non_negative("sim.estimate_cv", raw.sim.estimate_cv, 0.5)?,
@@ -672,6 +743,7 @@ impl Scenario {
                 ),
             ));
         }
+        check_event_work(&cx, &sc)?;
         Ok(sc)
     }
 
@@ -842,6 +914,60 @@ fn mean_slot_speed(nodes: &[Node]) -> f64 {
 /// Work units per second the nodes offer in the long run (churning nodes by availability).
 fn available_capacity(nodes: &[Node]) -> f64 {
     nodes.iter().map(|n| n.capacity() * n.availability()).sum()
+}
+
+/// Scrapes (each reads every node) and failures (two events each) are the simulation work that
+/// does not come with jobs: over an episode's span, at most [`MAX_WORK_PER_JOB`] units per job.
+fn check_event_work(cx: &Ctx, sc: &Scenario) -> Result<(), ScenarioError> {
+    let jobs = sc.jobs_per_episode as f64;
+    let span = jobs / sc.arrivals.rate_per_s;
+    let nodes = sc.nodes.len() as f64;
+    if sc.scrape_interval_s > 0.0 {
+        let per_job = span / sc.scrape_interval_s * nodes / jobs;
+        if per_job > MAX_WORK_PER_JOB {
+            return Err(cx.err(
+                "sim.scrape_interval_s",
+                format!(
+                    "is {} s: over the episode's {span:.0} s the simulator would read {per_job:.0} node states per job (at most {MAX_WORK_PER_JOB}): raise it, or 0 for fresh state",
+                    sc.scrape_interval_s
+                ),
+            ));
+        }
+    }
+    let failures: f64 = sc
+        .nodes
+        .iter()
+        .filter_map(|n| n.churn)
+        .map(|(mtbf, _)| span / mtbf)
+        .sum();
+    if 2.0 * failures / jobs > MAX_WORK_PER_JOB {
+        return Err(cx.err(
+            "node_classes.mtbf_s",
+            format!(
+                "makes {:.0} failures per job over the episode's {span:.0} s (at most {}): raise the mean times between failures",
+                failures / jobs,
+                MAX_WORK_PER_JOB / 2.0
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The arrivals of an episode span a finite, representable time.
+fn check_span(cx: &Ctx, jobs: u64, rate_per_s: f64) -> Result<(), ScenarioError> {
+    let span = jobs as f64 / rate_per_s;
+    if span.is_finite() && span <= MAX_EPISODE_SPAN_S {
+        return Ok(());
+    }
+    Err(cx.err(
+        "arrivals",
+        format!(
+            "{jobs} jobs at {} per second would span {} s, above {} s: raise the load or rate, or lower episode.jobs",
+            shown(rate_per_s),
+            shown(span),
+            shown(MAX_EPISODE_SPAN_S)
+        ),
+    ))
 }
 
 fn resolve_arrivals(

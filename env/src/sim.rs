@@ -155,6 +155,8 @@ struct Accounting {
     retries: u64,
     decisions: u64,
     episode_return: f64,
+    /// Simulation work this episode: one per event, plus one per node a scrape reads.
+    work: u64,
 }
 
 /// What the core did when asked to run: reached a decision, or ended the episode.
@@ -162,6 +164,9 @@ struct Accounting {
 pub(crate) enum Outcome {
     Decision,
     Done,
+    /// The episode did more simulation work than any valid one needs (see
+    /// [`Sim::work_budget`]): it was stopped rather than left to run without end.
+    Runaway,
 }
 
 #[derive(Debug, Clone)]
@@ -1116,6 +1121,7 @@ impl Sim {
     }
 
     fn on_scrape(&mut self) {
+        self.acc.work += self.nodes.len() as u64;
         for n in 0..self.nodes.len() {
             let w = self.work_left(n);
             let node = &mut self.nodes[n];
@@ -1175,6 +1181,14 @@ impl Sim {
                 self.finish_episode();
                 return Outcome::Done;
             }
+            if self.acc.work > self.work_budget() {
+                self.finish_episode();
+                // Every real node legal: a caller that routes before its next step (which
+                // reports the runaway) must find a node to pick, not an empty mask.
+                let n = self.nodes.len();
+                self.view.mask[..n].fill(true);
+                return Outcome::Runaway;
+            }
             let Some(ev) = self.pop_event() else {
                 // Only reachable if jobs are blocked with no node coming back, which validation
                 // rules out (every blocked job waits for a churning node's NodeUp).
@@ -1202,7 +1216,21 @@ impl Sim {
                 EventKind::VerifyDone => self.on_verify_done(ev.a),
                 EventKind::Scrape => self.on_scrape(),
             }
+            self.acc.work += 1;
         }
+    }
+
+    /// The most simulation work an episode may do: twenty thousand units per job and node (a
+    /// valid episode needs a handful of events per job, plus its scrapes and failures, which
+    /// validation bounds to ten thousand units per job) and ten million more. Beyond it the episode is a runaway (a guard against inputs that
+    /// validation missed), reported as an error instead of a hang.
+    pub fn work_budget(&self) -> u64 {
+        20_000 * (self.sc.jobs_per_episode + self.sc.nodes.len() as u64) + 10_000_000
+    }
+
+    /// Simulation work done this episode (events, scrapes counted per node).
+    pub fn work_done(&self) -> u64 {
+        self.acc.work
     }
 
     /// The earliest event: the heap's top or the pending arrival (`Event`'s order is reversed

@@ -23,6 +23,10 @@ pub struct TraceError {
 
 const HEADER: [&str; 3] = ["arrival_s", "input_tokens", "output_tokens"];
 
+/// A trace is read whole into memory: 1 GiB of CSV is about 40 M requests, far above what an
+/// episode replays (`crate::scenario::MAX_JOBS_PER_EPISODE`).
+pub const MAX_TRACE_BYTES: u64 = 1 << 30;
+
 impl Trace {
     pub fn load(path: &Path) -> Result<Trace, TraceError> {
         let err = |line: Option<usize>, message: String| TraceError {
@@ -30,6 +34,15 @@ impl Trace {
             line,
             message,
         };
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if size > MAX_TRACE_BYTES {
+            return Err(err(
+                None,
+                format!(
+                    "the trace is {size} bytes, above the {MAX_TRACE_BYTES}-byte limit: cut it to the requests an episode replays"
+                ),
+            ));
+        }
         let text = std::fs::read_to_string(path).map_err(|e| {
             err(
                 None,

@@ -121,7 +121,7 @@ fn the_draw_follows_the_episode_seed() {
 
     // Every router, and the pooled reference, runs on the seed's network.
     let mut env = Env::new(sc.clone());
-    let pooled = env.run_pooled(Some(5));
+    let pooled = env.run_pooled(Some(5)).unwrap();
     let pooled_nodes = env.info().nodes;
     for name in ["random", "jsq", "sed"] {
         let mut router = router_by_name(name, 0).unwrap();

@@ -70,7 +70,7 @@ fn pooled_reference_on_a_hand_built_case() {
         "",
     );
     let mut env = common::env_with_trace(&toml, csv);
-    let m = env.run_pooled(Some(0));
+    let m = env.run_pooled(Some(0)).unwrap();
     assert_eq!(m.mean_latency_s, 6.0);
     assert_eq!(m.stranded_idle_frac, 0.0);
     assert_eq!(m.idle_capacity_frac, 0.4);
@@ -89,7 +89,7 @@ fn pooled_has_zero_stranded_idle_and_finishes_every_job_on_every_shipped_scenari
             continue;
         }
         let mut env = Env::new(sc.clone());
-        let m = env.run_pooled(Some(3));
+        let m = env.run_pooled(Some(3)).unwrap();
         assert_eq!(m.stranded_idle_frac, 0.0, "{}", sc.name);
         assert_eq!(m.jobs_finished, sc.jobs_per_episode as f64, "{}", sc.name);
         let c = env.job_counts();

@@ -267,7 +267,16 @@ pub fn run_episode(
     }
     let reset_seed = episode_seed(seed, episode);
     let metrics = match contender.router()? {
-        None => env.run_pooled(Some(reset_seed)),
+        None => env
+            .run_pooled(Some(reset_seed))
+            .map_err(|source| EvalError::Rollout {
+                episode,
+                source: haca_env::RolloutError {
+                    router: "pooled".into(),
+                    decision: 0,
+                    source,
+                },
+            })?,
         Some(mut router) => haca_env::run_episode(&mut env, &mut router, Some(reset_seed))
             .map_err(|source| EvalError::Rollout { episode, source })?,
     };
