@@ -186,7 +186,11 @@ impl Contender {
             return None;
         };
         let name = self.name();
-        Some(match verdict {
+        let unverified = match policy.digest() {
+            Some(_) => "",
+            None => " (unverified: a format-version-1 file has no content digest; re-save it with `cargo run --release -p haca-policy --example restamp -- FILE`)",
+        };
+        let note = match verdict {
             None => format!("{name}: no verdict recorded"),
             Some(v) => {
                 let text = policy.info.verdict_line().unwrap_or_else(|| v.to_string());
@@ -195,7 +199,8 @@ impl Contender {
                     sc => format!("{name}: trained verdict on {sc}: {text}"),
                 }
             }
-        })
+        };
+        Some(format!("{note}{unverified}"))
     }
 
     pub fn is_heuristic(&self) -> bool {

@@ -89,11 +89,15 @@ fn every_shipped_family_has_one_card_naming_each_member_and_a_comparison_of_all(
     }
 }
 
-/// The policy loads, its card gives the training command, and it routes a whole episode of its
+/// The policy loads with a verified digest, its card gives the training command, and it routes a whole episode of its
 /// scenario and of each scenario the card lists.
 fn check_policy(path: &Path, card: &str) {
     let stem = stem(path);
     let policy = Policy::load(path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        policy.digest().is_some(),
+        "{stem}: no content digest: re-stamp it (policy/FORMAT.md)"
+    );
     assert!(
         card.contains("haca-train"),
         "{stem}: its card gives no training command"

@@ -7,12 +7,15 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use serde_json::json;
 
+use crate::digest::{content_digest, file_digest, DIGEST_KEY};
 use crate::features::{FEATURE_SCHEMA_VERSION, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 use crate::model::{Activation, Architecture, Network, INPUT_FEATURES};
 use crate::view::Scales;
 
 /// The file format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// Version 1: version 2 without the content digest; still read, unverified.
+const UNVERIFIED_VERSION: u32 = 1;
 
 /// Why a policy file could not be loaded. Every message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +32,7 @@ pub enum PolicyError {
         path: PathBuf,
         found: Option<String>,
     },
-    #[error("{}: format version {found}, but this build reads version {supported}: use a haca-policy release that reads it, or export the policy again", path.display())]
+    #[error("{}: format version {found}, but this build reads versions 1 and {supported}: use a haca-policy release that reads it, or export the policy again", path.display())]
     FormatVersion {
         path: PathBuf,
         found: String,
@@ -40,6 +43,12 @@ pub enum PolicyError {
         path: PathBuf,
         found: String,
         compiled: u32,
+    },
+    #[error("{}: the content digest does not match (recorded {recorded}, computed {computed}): the file was changed after it was written; export it again from its run", path.display())]
+    Digest {
+        path: PathBuf,
+        recorded: String,
+        computed: String,
     },
     #[error("{}: metadata `{key}`: {detail}", path.display())]
     Metadata {
@@ -140,13 +149,27 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 }
 
 /// A loaded policy: its network and its description.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     pub info: PolicyInfo,
     pub network: Network,
     /// The `[out, in]` tensors as loaded (after any int8 dequantization), for writing back.
     tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
     obs_norm: Option<(Vec<f32>, Vec<f32>)>,
+    /// The content digest the file recorded and the loader verified; `None` for a policy not
+    /// read from a file, or from a file written before digests existed (read unverified).
+    digest: Option<String>,
+}
+
+/// Two policies are equal when their content is: where they were read from (and so whether a
+/// digest was verified) does not matter.
+impl PartialEq for Policy {
+    fn eq(&self, other: &Self) -> bool {
+        self.info == other.info
+            && self.network == other.network
+            && self.tensors == other.tensors
+            && self.obs_norm == other.obs_norm
+    }
 }
 
 fn f32_bytes(xs: &[f32]) -> Vec<u8> {
@@ -203,6 +226,7 @@ impl Policy {
             network,
             tensors,
             obs_norm,
+            digest: None,
         })
     }
 
@@ -280,7 +304,16 @@ impl Policy {
         if let Some(v) = &self.info.verdict {
             meta.insert(VERDICT_KEY.into(), v.clone());
         }
+        if let Some(d) = &self.digest {
+            meta.insert(DIGEST_KEY.into(), d.clone());
+        }
         meta
+    }
+
+    /// The verified content digest (`sha256:...`) of the file this policy was read from;
+    /// `None` when it was not read from a file or the file predates digests.
+    pub fn digest(&self) -> Option<&str> {
+        self.digest.as_deref()
     }
 
     /// Writes the policy as f32 safetensors.
@@ -346,12 +379,19 @@ impl Policy {
             path: path.to_path_buf(),
             source,
         };
-        let bytes = safetensors::serialize(views, &Some(self.metadata())).map_err(|e| {
-            PolicyError::Corrupt {
+        let mut meta = self.metadata();
+        let digest = content_digest(
+            &meta,
+            owned
+                .iter()
+                .map(|(n, d, s, b)| (n.as_str(), *d, s.as_slice(), b.as_slice())),
+        );
+        meta.insert(DIGEST_KEY.into(), digest);
+        let bytes =
+            safetensors::serialize(views, &Some(meta)).map_err(|e| PolicyError::Corrupt {
                 path: path.to_path_buf(),
                 detail: e.to_string(),
-            }
-        })?;
+            })?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
@@ -388,8 +428,31 @@ impl Policy {
                 found: get("format"),
             });
         }
+        let digest = match get(DIGEST_KEY) {
+            Some(recorded) => {
+                let computed = file_digest(&st, &meta);
+                if computed != recorded {
+                    return Err(PolicyError::Digest {
+                        path: p(),
+                        recorded,
+                        computed,
+                    });
+                }
+                Some(recorded)
+            }
+            None => None,
+        };
         let version = get("format_version").unwrap_or_default();
-        if version != FORMAT_VERSION.to_string() {
+        if version == FORMAT_VERSION.to_string() {
+            if digest.is_none() {
+                // A current file always has one: its absence is damage, not age.
+                return Err(PolicyError::Metadata {
+                    path: p(),
+                    key: DIGEST_KEY.into(),
+                    detail: format!("is missing, but every format-version-{FORMAT_VERSION} file records one: the file was changed after it was written; export it again from its run"),
+                });
+            }
+        } else if version != UNVERIFIED_VERSION.to_string() {
             return Err(PolicyError::FormatVersion {
                 path: p(),
                 found: version,
@@ -587,7 +650,7 @@ impl Policy {
                 Some((mean, std))
             }
         };
-        Policy::from_tensors(info, tensors, obs_norm).map_err(|e| match e {
+        let mut policy = Policy::from_tensors(info, tensors, obs_norm).map_err(|e| match e {
             // from_tensors reports `<memory>`; here the file is known.
             PolicyError::Shape {
                 name,
@@ -601,7 +664,9 @@ impl Policy {
                 found,
             },
             other => other,
-        })
+        })?;
+        policy.digest = digest;
+        Ok(policy)
     }
 }
 

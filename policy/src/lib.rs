@@ -16,6 +16,7 @@
 //!
 //! The simulator (`haca-env`) produces these views; nothing here depends on it.
 
+mod digest;
 pub mod features;
 mod file;
 pub mod heuristics;

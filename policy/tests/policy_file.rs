@@ -235,11 +235,16 @@ fn save_load_round_trip_and_int8_agrees_on_the_argmax() {
     assert!(decided > trials / 2);
 }
 
+/// Writes a file by hand. It has no content digest, so it is written as format version 1 (a
+/// file from before digests) and each case reaches the check it is about.
 fn write_raw(
     path: &Path,
     tensors: &[(String, Dtype, Vec<usize>, Vec<u8>)],
-    meta: HashMap<String, String>,
+    mut meta: HashMap<String, String>,
 ) {
+    if meta.get("format_version").map(String::as_str) == Some("2") {
+        meta.insert("format_version".into(), "1".into());
+    }
     let views: Vec<(String, TensorView)> = tensors
         .iter()
         .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))

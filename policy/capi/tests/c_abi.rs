@@ -63,12 +63,12 @@ fn c_program_routes_through_the_abi() {
     for (policy, verdict_line) in [
         (
             &plain,
-            "c abi: format_version 1, no verdict recorded".to_string(),
+            "c abi: format_version 2, no verdict recorded".to_string(),
         ),
         (
             &judged,
             format!(
-                "c abi: format_version 1, verdict ({} bytes): {VERDICT}",
+                "c abi: format_version 2, verdict ({} bytes): {VERDICT}",
                 VERDICT.len()
             ),
         ),
@@ -125,7 +125,8 @@ fn metadata_reads_any_key_snprintf_style() {
     let h = unsafe { haca_policy_load(c_path.as_ptr()) };
     assert!(!h.is_null(), "{}", last_error());
 
-    assert_eq!(metadata(h, "format_version").as_deref(), Some("1"));
+    assert_eq!(metadata(h, "format_version").as_deref(), Some("2"));
+    assert!(metadata(h, "digest").unwrap().starts_with("sha256:"));
     assert_eq!(metadata(h, "scenario").as_deref(), Some("haca-small"));
     assert_eq!(metadata(h, "evaluation").as_deref(), Some("{}"));
     assert_eq!(metadata(h, "verdict").as_deref(), Some(VERDICT));
@@ -177,4 +178,27 @@ fn metadata_reads_any_key_snprintf_style() {
         haca_policy_free(h);
         haca_policy_free(g);
     }
+}
+
+/// A file changed after it was written does not load through the ABI either: NULL, and the
+/// last error names the file and the digest mismatch.
+#[test]
+fn a_tampered_file_is_refused_with_the_cause() {
+    let out = temp_dir("tamper");
+    let path = out.join("t.safetensors");
+    Policy::random(Architecture::default(), 6)
+        .save(&path)
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x10;
+    std::fs::write(&path, bytes).unwrap();
+    let c_path = CString::new(path.to_str().unwrap()).unwrap();
+    let h = unsafe { haca_policy_load(c_path.as_ptr()) };
+    assert!(h.is_null());
+    let e = last_error();
+    assert!(
+        e.contains("t.safetensors") && e.contains("content digest does not match"),
+        "{e}"
+    );
 }

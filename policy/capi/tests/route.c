@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
     char buf[16] = "";
     size_t len = haca_policy_metadata(p, "format_version", NULL, 0);
     if (len != 1 || haca_policy_metadata(p, "format_version", buf, sizeof buf) != 1 ||
-        strcmp(buf, "1") != 0) {
+        strcmp(buf, "2") != 0) {
         fprintf(stderr, "format_version: length %zu, value \"%s\"\n", len, buf);
         return 1;
     }
@@ -87,9 +87,9 @@ int main(int argc, char **argv) {
     haca_policy_free(p);
     printf("c abi: routed to node %d of 4, then to node %d; errors reported\n", only, any);
     if (vlen == (size_t)-1) {
-        printf("c abi: format_version 1, no verdict recorded\n");
+        printf("c abi: format_version 2, no verdict recorded\n");
     } else {
-        printf("c abi: format_version 1, verdict (%zu bytes): %s\n", vlen, verdict);
+        printf("c abi: format_version 2, verdict (%zu bytes): %s\n", vlen, verdict);
     }
     return 0;
 }
