@@ -242,6 +242,8 @@ pub(crate) struct Sim {
     servable: Vec<u64>,
     /// Stranded and up capacity per time bin, when recording is on (for plots).
     pub series: Option<Series>,
+    /// (work, jobs generated) when the current call of `run` began: its runaway budget.
+    run_start: (u64, u64),
 }
 
 /// Stranded and up capacity-time per fixed-width time bin of an episode.
@@ -445,6 +447,7 @@ impl Sim {
             candidates: Vec::with_capacity(n),
             servable: Vec::with_capacity(words),
             series: None,
+            run_start: (0, 0),
             base: sc.clone(),
             sc,
         };
@@ -1166,6 +1169,7 @@ impl Sim {
 
     /// Runs events until the next decision or the end of the episode.
     pub fn run(&mut self) -> Outcome {
+        self.run_start = (self.acc.work, self.generated);
         loop {
             if self.pooled {
                 self.pool_dispatch();
@@ -1181,7 +1185,7 @@ impl Sim {
                 self.finish_episode();
                 return Outcome::Done;
             }
-            if self.acc.work > self.work_budget() {
+            if self.work_done() > self.work_budget() {
                 self.finish_episode();
                 // Every real node legal: a caller that routes before its next step (which
                 // reports the runaway) must find a node to pick, not an empty mask.
@@ -1220,17 +1224,22 @@ impl Sim {
         }
     }
 
-    /// The most simulation work an episode may do: twenty thousand units per job and node (a
-    /// valid episode needs a handful of events per job, plus its scrapes and failures, which
-    /// validation bounds to ten thousand units per job) and ten million more. Beyond it the episode is a runaway (a guard against inputs that
-    /// validation missed), reported as an error instead of a hang.
+    /// The most simulation work one call of [`Sim::run`] may do (from a decision to the next,
+    /// or a whole pooled episode): twenty thousand units per job in the system or arrived
+    /// meanwhile and per node, and ten million more. A valid episode needs a handful of events
+    /// per job plus its scrapes and failures, which validation bounds to ten thousand units per
+    /// job. Beyond it the episode is a runaway (a guard against inputs validation missed),
+    /// reported as an error within seconds instead of a hang.
     pub fn work_budget(&self) -> u64 {
-        20_000 * (self.sc.jobs_per_episode + self.sc.nodes.len() as u64) + 10_000_000
+        let arrived = self.generated - self.run_start.1;
+        let jobs = self.jobs_in_system as u64 + arrived + 1;
+        20_000 * (jobs + self.nodes.len() as u64) + 10_000_000
     }
 
-    /// Simulation work done this episode (events, scrapes counted per node).
+    /// Simulation work done since the current (or last) call of [`Sim::run`] began (events,
+    /// scrapes counted per node).
     pub fn work_done(&self) -> u64 {
-        self.acc.work
+        self.acc.work - self.run_start.0
     }
 
     /// The earliest event: the heap's top or the pending arrival (`Event`'s order is reversed
