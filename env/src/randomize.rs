@@ -15,7 +15,7 @@ use haca_policy::rng::Rng;
 use haca_policy::SizeVisibility;
 
 use crate::config::RawRandomize;
-use crate::scenario::{model_probs, ArrivalProcess, Ctx, Scenario, ScenarioError};
+use crate::scenario::{model_probs, ArrivalProcess, Ctx, Scenario, ScenarioError, MAX_SLOTS};
 use crate::trace::Trace;
 
 /// Per-episode domain randomization, ranges `(min, max)`; see [`RawRandomize`] for each field.
@@ -172,7 +172,7 @@ fn draw_classes(sc: &mut Scenario, r: &Randomize, rng: &mut Rng) {
         });
         for node in sc.nodes.iter_mut().filter(|n| n.class == class) {
             node.speed *= speed;
-            node.slots = ((node.slots as f64 * slots).round() as u32).max(1);
+            node.slots = ((node.slots as f64 * slots).round() as u32).clamp(1, MAX_SLOTS);
             node.memory_gb *= memory;
             if let Some(churn) = churn {
                 node.churn = churn;

@@ -189,6 +189,10 @@ pub(crate) fn shown(v: f64) -> String {
 
 /// Bounds that keep every episode finite in simulated events and memory.
 pub const MAX_JOBS_PER_EPISODE: u64 = 10_000_000;
+pub const MAX_NODES: usize = 100_000;
+/// The most an MMPP state's rate may be relative to the mean.
+pub const MAX_RATE_MULT: f64 = 1e6;
+pub const MAX_SLOTS: u32 = 1024;
 pub const MIN_SCRAPE_INTERVAL_S: f64 = 0.01;
 pub const MIN_MTBF_S: f64 = 1.0;
 /// Scrape and failure work per job an episode may need (the simulator's runaway guard allows
@@ -421,6 +425,12 @@ impl Scenario {
             if slots == 0 {
                 return Err(cx.err(f("slots"), "is 0: a node needs at least one slot"));
             }
+            if slots > MAX_SLOTS {
+                return Err(cx.err(
+                    f("slots"),
+                    format!("is {slots}: at most {MAX_SLOTS} slots per node"),
+                ));
+            }
             let churn = match (c.mtbf_s, c.mttr_s) {
                 (None, None) => None,
                 (Some(up), Some(down)) => {
@@ -442,6 +452,15 @@ impl Scenario {
                 zk: c.zk,
                 churn,
             };
+            if nodes.len() + c.count as usize > MAX_NODES {
+                return Err(cx.err(
+                    f("count"),
+                    format!(
+                        "is {}: the classes would make more than {MAX_NODES} nodes",
+                        c.count
+                    ),
+                ));
+            }
             nodes.extend(std::iter::repeat_n(node, c.count as usize));
             class_names.push(c.name.clone());
         }
@@ -728,7 +747,19 @@ impl Scenario {
             Some(r) => r.largest(&sc.class_counts()),
             None => sc.nodes.len(),
         };
+        if largest > MAX_NODES {
+            return Err(cx.err(
+                "node_classes",
+                format!("make {largest} nodes (the largest network): at most {MAX_NODES}"),
+            ));
+        }
         sc.max_nodes = raw.episode.max_nodes.unwrap_or(largest);
+        if sc.max_nodes > MAX_NODES {
+            return Err(cx.err(
+                "episode.max_nodes",
+                format!("is {}: at most {MAX_NODES}", sc.max_nodes),
+            ));
+        }
         if sc.max_nodes < largest {
             let what = if sc.randomize.is_some() {
                 "the largest network [randomize] can draw"
@@ -1077,8 +1108,25 @@ fn resolve_arrivals(
             let low = cx.non_negative("arrivals.low_mult", a.low_mult.unwrap_or(0.25))?;
             let th = cx.positive("arrivals.mean_high_s", a.mean_high_s.unwrap_or(60.0))?;
             let tl = cx.positive("arrivals.mean_low_s", a.mean_low_s.unwrap_or(240.0))?;
+            for (field, m) in [("arrivals.high_mult", high), ("arrivals.low_mult", low)] {
+                if m > MAX_RATE_MULT {
+                    return Err(cx.err(
+                        field,
+                        format!(
+                            "is {}: at most {MAX_RATE_MULT} (it is relative to the mean rate)",
+                            shown(m)
+                        ),
+                    ));
+                }
+            }
             // Normalize so the time-averaged rate is `rate`.
             let k = (th + tl) / (high * th + low * tl);
+            if !(k.is_finite() && k > 0.0) {
+                return Err(cx.err(
+                    "arrivals.mean_high_s",
+                    "and mean_low_s, with the multipliers, give no finite average rate: use durations of seconds to days",
+                ));
+            }
             ArrivalProcess::Mmpp {
                 high_rate: rate * high * k,
                 low_rate: rate * low * k,

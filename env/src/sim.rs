@@ -539,6 +539,8 @@ impl Sim {
             finality: fin,
             ..Default::default()
         };
+        // The first arrival is drawn before `run`: its MMPP switches count from here.
+        self.run_start = (0, 0);
 
         self.cache.fill(CacheEntry::default());
         let m = sc.models.len();
@@ -655,9 +657,12 @@ impl Sim {
                     } else {
                         f64::INFINITY
                     };
-                    if t + dt < self.mmpp_switch {
+                    // A switch is simulation work: switches without end (states far shorter
+                    // than a gap between arrivals) end in the runaway guard, not a hang.
+                    if t + dt < self.mmpp_switch || self.work_done() > self.work_budget() {
                         break t + dt;
                     }
+                    self.acc.work += 1;
                     t = self.mmpp_switch;
                     self.mmpp_high = !self.mmpp_high;
                     let mean = if self.mmpp_high {
@@ -1239,7 +1244,7 @@ impl Sim {
     /// Simulation work done since the current (or last) call of [`Sim::run`] began (events,
     /// scrapes counted per node).
     pub fn work_done(&self) -> u64 {
-        self.acc.work - self.run_start.0
+        self.acc.work.saturating_sub(self.run_start.0)
     }
 
     /// The earliest event: the heap's top or the pending arrival (`Event`'s order is reversed
