@@ -46,7 +46,23 @@ fn error_of(text: &str) -> String {
 fn values_that_would_never_end_an_episode_are_rejected() {
     let small = text("haca-small");
     let churn = text("haca-churn");
-    let cases: [(&str, &str, &str, &[&str]); 9] = [
+    let bursty = text("haca-bursty");
+    let cases: [(&str, &str, &str, &[&str]); 12] = [
+        // Found by haca-fuzz: allocations of every node and slot before any bound.
+        ("slots", "4294967295", &small, &["slots", "at most 1024"]),
+        (
+            "count",
+            "100000000",
+            &small,
+            &["count", "more than 100000 nodes"],
+        ),
+        // Found by haca-fuzz: an infinite multiplier made both MMPP rates zero.
+        (
+            "high_mult",
+            "1e308",
+            &bursty,
+            &["arrivals.high_mult", "at most"],
+        ),
         (
             "scrape_interval_s",
             "1e-300",

@@ -106,6 +106,7 @@ pub fn checkpoint_target(work: &Path) -> Result<(Target, Vec<Vec<u8>>), String> 
     let cfg = TrainConfig {
         scenario: "env/scenarios/haca-small.toml".into(),
         envs: 2,
+        input_groups: 1,
         steps_per_rollout: 8,
         minibatches: 1,
         hidden: 4,

@@ -145,6 +145,17 @@ fn read_parts(ck: &Path) -> Result<Parts, String> {
     let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
     let state: TrainState = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not a training state: {e}", state_path.display()))?;
+    let per_env = [
+        ("actor_rngs", state.actor_rngs.len()),
+        ("returns", state.returns.len()),
+    ];
+    if let Some((name, n)) = per_env.iter().find(|(_, n)| *n != cfg.envs) {
+        return Err(format!(
+            "{}: `{name}` has {n} entries for the config's {} envs: the state is not this run's",
+            state_path.display(),
+            cfg.envs
+        ));
+    }
     let device = device(&cfg.device)?;
     let model = ck.join("model.bpk");
     let net = Net::new(cfg.architecture(), 0, &device)
@@ -168,8 +179,11 @@ fn read_parts(ck: &Path) -> Result<Parts, String> {
 fn read_config(ck: &Path) -> Result<TrainConfig, String> {
     let path = ck.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not a training config: {e}", path.display()))
+    let cfg: TrainConfig = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a training config: {e}", path.display()))?;
+    cfg.validate()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(cfg)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), String> {

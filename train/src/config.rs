@@ -206,7 +206,7 @@ impl TrainConfig {
     }
 
     pub fn batch_size(&self) -> usize {
-        self.envs * self.steps_per_rollout
+        self.envs.saturating_mul(self.steps_per_rollout)
     }
 
     pub fn minibatch_size(&self) -> usize {
@@ -247,7 +247,7 @@ impl TrainConfig {
 
     /// Rejects settings that cannot run, naming the field.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, bool); 20] = [
+        let checks: [(&str, bool); 24] = [
             (
                 "reward_credit",
                 matches!(self.reward_credit.as_str(), "integral" | "per_job"),
@@ -256,19 +256,26 @@ impl TrainConfig {
                 "input_groups",
                 self.input_groups >= 1 && self.envs % self.input_groups.max(1) == 0,
             ),
-            ("bc_rounds", self.bc_rounds >= 1),
-            ("bc_epochs", self.bc_epochs >= 1),
+            ("bc_rounds", (1..=100).contains(&self.bc_rounds)),
+            ("bc_epochs", (1..=1000).contains(&self.bc_epochs)),
             (
                 "bc_learning_rate",
                 self.bc_learning_rate > 0.0 && self.bc_learning_rate.is_finite(),
             ),
-            ("envs", self.envs >= 1),
-            ("steps_per_rollout", self.steps_per_rollout >= 1),
+            ("envs", (1..=4096).contains(&self.envs)),
+            (
+                "steps_per_rollout",
+                (1..=1 << 20).contains(&self.steps_per_rollout),
+            ),
+            ("batch_size", self.batch_size() <= 1 << 24),
+            ("bc_steps", self.bc_steps <= 1 << 30),
+            ("eval_episodes", self.eval_episodes <= 1_000_000),
+            ("select_episodes", self.select_episodes <= 1_000_000),
             (
                 "minibatches",
                 self.minibatches >= 1 && self.minibatches <= self.batch_size(),
             ),
-            ("epochs", self.epochs >= 1),
+            ("epochs", (1..=1000).contains(&self.epochs)),
             (
                 "learning_rate",
                 self.learning_rate > 0.0 && self.learning_rate.is_finite(),

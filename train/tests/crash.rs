@@ -161,6 +161,8 @@ fn a_damaged_checkpoint_falls_back_and_never_panics() {
         ("optimizer.bpk", "garble"),
         ("state.json", "truncate"),
         ("config.json", "garble"),
+        // Found by haca-fuzz: a valid-looking config asking for a network of 10^8 units.
+        ("config.json", "huge"),
     ] {
         let copy = out_dir(&format!("damaged-{file}-{damage}"));
         copy_dir(&dir, &copy);
@@ -191,6 +193,12 @@ fn a_damaged_checkpoint_falls_back_and_never_panics() {
 
 fn damage_file(path: &Path, how: &str) {
     let mut bytes = std::fs::read(path).unwrap();
+    if how == "huge" {
+        let text = String::from_utf8(bytes).unwrap();
+        let text = text.replace("\"hidden\": 8", "\"hidden\": 100000000");
+        assert!(text.contains("100000000"));
+        return std::fs::write(path, text).unwrap();
+    }
     if how == "truncate" {
         bytes.truncate(bytes.len() / 2);
     } else {
