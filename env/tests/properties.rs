@@ -9,7 +9,7 @@ mod common;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use haca_env::{check_env, run_episode, Env, Scenario};
+use haca_env::{check_env, run_episode, Env};
 use haca_policy::{router_by_name, Rng};
 
 fn pick<'a>(rng: &mut Rng, xs: &[&'a str]) -> &'a str {
