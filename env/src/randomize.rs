@@ -15,7 +15,9 @@ use haca_policy::rng::Rng;
 use haca_policy::SizeVisibility;
 
 use crate::config::RawRandomize;
-use crate::scenario::{model_probs, ArrivalProcess, Ctx, Scenario, ScenarioError, MAX_SLOTS};
+use crate::scenario::{
+    model_probs, shown, ArrivalProcess, Ctx, Scenario, ScenarioError, MAX_SLOTS,
+};
 use crate::trace::Trace;
 
 /// Per-episode domain randomization, ranges `(min, max)`; see [`RawRandomize`] for each field.
@@ -278,7 +280,20 @@ pub(crate) fn resolve_randomize(
         }
         Ok(Some((lo, hi)))
     };
-    let factor = |name, v| Ok::<_, ScenarioError>(range(name, v, false)?.unwrap_or((1.0, 1.0)));
+    let factor = |name: &str, v| {
+        let (lo, hi) = range(name, v, false)?.unwrap_or((1.0, 1.0));
+        if lo < 1e-3 || hi > 1e3 {
+            return Err(cx.err(
+                format!("randomize.{name}"),
+                format!(
+                    "is [{}, {}]: a factor between 0.001 and 1000",
+                    shown(lo),
+                    shown(hi)
+                ),
+            ));
+        }
+        Ok::<_, ScenarioError>((lo, hi))
+    };
     let churn = match (r.churn, r.mtbf_s, r.mttr_s) {
         (None, None, None) => None,
         (Some(p), Some(_), Some(_)) => {
@@ -348,13 +363,15 @@ pub(crate) fn resolve_randomize(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let (arrivals, traces) = resolve_processes(cx, r, sc.jobs_per_episode)?;
+    let class_memory = factor("class_memory", r.class_memory)?;
+    check_models_fit(cx, sc, class_memory.0)?;
     Ok(Randomize {
         node_scale: factor("node_scale", r.node_scale)?,
         class_scale: factor("class_scale", r.class_scale)?,
         load: range("load", r.load, false)?,
         class_speed: factor("class_speed", r.class_speed)?,
         class_slots: factor("class_slots", r.class_slots)?,
-        class_memory: factor("class_memory", r.class_memory)?,
+        class_memory,
         churn,
         scrape_interval_s,
         size_visibility,
@@ -363,6 +380,34 @@ pub(crate) fn resolve_randomize(
         arrivals,
         traces,
     })
+}
+
+/// Every model fits on some node of every draw: with each class's memory at the low end of
+/// `class_memory`, the largest node still holds the largest model (otherwise its jobs could
+/// never be served).
+fn check_models_fit(cx: &Ctx, sc: &Scenario, low: f64) -> Result<(), ScenarioError> {
+    let largest_node = sc.nodes.iter().map(|n| n.memory_gb).fold(0.0, f64::max);
+    let Some(m) = sc
+        .models
+        .iter()
+        .max_by(|a, b| a.memory_gb.total_cmp(&b.memory_gb))
+    else {
+        return Ok(());
+    };
+    if largest_node * low >= m.memory_gb {
+        return Ok(());
+    }
+    Err(cx.err(
+        "randomize.class_memory",
+        format!(
+            "starts at {}: a draw there leaves model \"{}\" ({} GB) on no node (the largest would have {:.1} GB): raise it to at least {:.3}",
+            shown(low),
+            m.name,
+            m.memory_gb,
+            largest_node * low,
+            m.memory_gb / largest_node
+        ),
+    ))
 }
 
 /// The arrival processes to draw from and the traces "trace" draws replay.

@@ -1180,6 +1180,9 @@ impl Sim {
                 self.pool_dispatch();
             }
             while let Some(&j) = self.pending.front().filter(|_| !self.pooled) {
+                // A view reads every node: work, like a scrape (jobs no node can take are
+                // re-tried after every failure repair).
+                self.acc.work += self.nodes.len() as u64;
                 if self.fill_view(j) {
                     return Outcome::Decision;
                 }

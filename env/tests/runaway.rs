@@ -47,7 +47,20 @@ fn values_that_would_never_end_an_episode_are_rejected() {
     let small = text("haca-small");
     let churn = text("haca-churn");
     let bursty = text("haca-bursty");
-    let cases: [(&str, &str, &str, &[&str]); 12] = [
+    let randomized = format!("{small}\n[randomize]\nclass_memory = [0.7, 1.5]\n");
+    let cases: [(&str, &str, &str, &[&str]); 14] = [
+        (
+            "class_memory",
+            "[1e-9, 1.5]",
+            &randomized,
+            &["randomize.class_memory", "between 0.001 and 1000"],
+        ),
+        (
+            "class_memory",
+            "[0.01, 1.5]",
+            &randomized,
+            &["randomize.class_memory", "on no node"],
+        ),
         // Found by haca-fuzz: allocations of every node and slot before any bound.
         ("slots", "4294967295", &small, &["slots", "at most 1024"]),
         (
@@ -139,4 +152,15 @@ fn the_simulator_stops_a_runaway_episode_with_an_error() {
         env.run_pooled(Some(2)),
         Err(EnvError::Runaway { .. })
     ));
+
+    // Found by haca-fuzz: draws where no node can hold a model block its jobs for good, and
+    // every failure repair re-tried all of them against every node: work the guard did not
+    // count. Validation now refuses such a range; forced here, the guard stops it.
+    let mut sc =
+        Scenario::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/haca-general.toml"))
+            .unwrap();
+    sc.randomize.as_mut().unwrap().class_memory = (1e-9, 1e-9);
+    let mut env = haca_env::Env::new(Arc::new(sc));
+    let err = run_episode(&mut env, &mut router, Some(3)).unwrap_err();
+    assert!(matches!(err.source, EnvError::Runaway { .. }), "{err}");
 }

@@ -45,6 +45,9 @@ struct Cli {
     /// allocation failure cannot be caught) is reproduced.
     #[arg(long)]
     replay: Option<u64>,
+    /// Run this one input file (a saved finding) and report what the loader says.
+    #[arg(long)]
+    input: Option<PathBuf>,
 }
 
 /// The input being run, for the abort handler's message.
@@ -78,6 +81,13 @@ extern "C" fn on_abort(_: libc::c_int) {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let (target, corpus) = setup(&cli.target)?;
+    if let Some(file) = &cli.input {
+        let bytes = std::fs::read(file).with_context(|| file.display().to_string())?;
+        let t0 = Instant::now();
+        let outcome = target.run(&bytes);
+        println!("{:.3} s: {outcome:?}", t0.elapsed().as_secs_f64());
+        return Ok(());
+    }
     std::fs::create_dir_all(&cli.findings)?;
     let current: Arc<Mutex<Vec<u8>>> = Arc::default();
     let started_ms = Arc::new(AtomicU64::new(u64::MAX));
@@ -204,7 +214,13 @@ fn watchdog(cli: &Cli, name: &'static str, current: Arc<Mutex<Vec<u8>>>, started
         let now = clock.elapsed().as_millis() as u64;
         if s != u64::MAX && now.saturating_sub(s) > limit_ms {
             let input = current.lock().map(|i| i.clone()).unwrap_or_default();
-            let path = save(&findings, name, "timeout", now, &input);
+            let path = save(
+                &findings,
+                name,
+                "timeout",
+                CURRENT.load(Ordering::SeqCst),
+                &input,
+            );
             eprintln!("TIMEOUT: an input ran over {limit_ms} ms (saved: {path:?})");
             println!("fuzz {name}: stopped on a timeout: 1 timeouts");
             std::process::exit(3);
