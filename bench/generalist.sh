@@ -7,7 +7,7 @@
 #   bench/generalist.sh POLICY OUT_DIR [SEED] [LARGE_EPISODES]
 #
 # SEED (default 9000) should be one no training or selection used. haca-large runs 100,000 jobs
-# on 512 nodes per episode (200 episodes of sed, affinity and a policy took 46 min on 2 cores); LARGE_EPISODES
+# on 512 nodes per episode (200 episodes of sed, affinity and a policy took 46 min on 2 cores shared with builds); LARGE_EPISODES
 # (default 200) lowers its count when time is short (0 skips it); the table says how many ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
