@@ -159,6 +159,9 @@ struct Accounting {
     work: u64,
 }
 
+/// Simulation work a call of `run` may do per job and per node before it is a runaway.
+const RUNAWAY_WORK_PER_UNIT: u64 = 20_000;
+
 /// What the core did when asked to run: reached a decision, or ended the episode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -242,8 +245,10 @@ pub(crate) struct Sim {
     servable: Vec<u64>,
     /// Stranded and up capacity per time bin, when recording is on (for plots).
     pub series: Option<Series>,
-    /// (work, jobs generated) when the current call of `run` began: its runaway budget.
-    run_start: (u64, u64),
+    /// Work done when the current call of `run` began, and the work at which it is a runaway
+    /// (see [`Sim::work_budget`]); the limit grows with each arrival during the call.
+    run_start: u64,
+    run_limit: u64,
 }
 
 /// Stranded and up capacity-time per fixed-width time bin of an episode.
@@ -447,7 +452,8 @@ impl Sim {
             candidates: Vec::with_capacity(n),
             servable: Vec::with_capacity(words),
             series: None,
-            run_start: (0, 0),
+            run_start: 0,
+            run_limit: u64::MAX,
             base: sc.clone(),
             sc,
         };
@@ -540,7 +546,7 @@ impl Sim {
             ..Default::default()
         };
         // The first arrival is drawn before `run`: its MMPP switches count from here.
-        self.run_start = (0, 0);
+        self.start_budget();
 
         self.cache.fill(CacheEntry::default());
         let m = sc.models.len();
@@ -659,7 +665,7 @@ impl Sim {
                     };
                     // A switch is simulation work: switches without end (states far shorter
                     // than a gap between arrivals) end in the runaway guard, not a hang.
-                    if t + dt < self.mmpp_switch || self.work_done() > self.work_budget() {
+                    if t + dt < self.mmpp_switch || self.acc.work > self.run_limit {
                         break t + dt;
                     }
                     self.acc.work += 1;
@@ -1174,7 +1180,7 @@ impl Sim {
 
     /// Runs events until the next decision or the end of the episode.
     pub fn run(&mut self) -> Outcome {
-        self.run_start = (self.acc.work, self.generated);
+        self.start_budget();
         loop {
             if self.pooled {
                 self.pool_dispatch();
@@ -1193,7 +1199,7 @@ impl Sim {
                 self.finish_episode();
                 return Outcome::Done;
             }
-            if self.work_done() > self.work_budget() {
+            if self.acc.work > self.run_limit {
                 self.finish_episode();
                 // Every real node legal: a caller that routes before its next step (which
                 // reports the runaway) must find a node to pick, not an empty mask.
@@ -1212,6 +1218,7 @@ impl Sim {
             let n = ev.node as usize;
             match ev.kind {
                 EventKind::Arrival => {
+                    self.run_limit += RUNAWAY_WORK_PER_UNIT;
                     let j = self.new_job();
                     self.generated += 1;
                     self.jobs_in_system += 1;
@@ -1233,21 +1240,26 @@ impl Sim {
     }
 
     /// The most simulation work one call of [`Sim::run`] may do (from a decision to the next,
-    /// or a whole pooled episode): twenty thousand units per job in the system or arrived
+    /// or a whole pooled episode): twenty thousand units per job in the system or arriving
     /// meanwhile and per node, and ten million more. A valid episode needs a handful of events
     /// per job plus its scrapes and failures, which validation bounds to ten thousand units per
     /// job. Beyond it the episode is a runaway (a guard against inputs validation missed),
     /// reported as an error within seconds instead of a hang.
+    fn start_budget(&mut self) {
+        let units = self.jobs_in_system as u64 + self.nodes.len() as u64 + 1;
+        self.run_start = self.acc.work;
+        self.run_limit = self.acc.work + RUNAWAY_WORK_PER_UNIT * units + 10_000_000;
+    }
+
+    /// The work budget of the current (or last) call of [`Sim::run`].
     pub fn work_budget(&self) -> u64 {
-        let arrived = self.generated - self.run_start.1;
-        let jobs = self.jobs_in_system as u64 + arrived + 1;
-        20_000 * (jobs + self.nodes.len() as u64) + 10_000_000
+        self.run_limit - self.run_start
     }
 
     /// Simulation work done since the current (or last) call of [`Sim::run`] began (events,
-    /// scrapes counted per node).
+    /// scrapes and views counted per node read).
     pub fn work_done(&self) -> u64 {
-        self.acc.work.saturating_sub(self.run_start.0)
+        self.acc.work.saturating_sub(self.run_start)
     }
 
     /// The earliest event: the heap's top or the pending arrival (`Event`'s order is reversed
