@@ -1186,9 +1186,10 @@ impl Sim {
                 self.pool_dispatch();
             }
             while let Some(&j) = self.pending.front().filter(|_| !self.pooled) {
-                // A view reads every node: work, like a scrape (jobs no node can take are
-                // re-tried after every failure repair).
-                self.acc.work += self.nodes.len() as u64;
+                // A view is work (jobs no node can take are re-tried after every repair, so
+                // a draw that blocks them for good repeats views without end); one unit per
+                // view, so that valid episodes with many blocked jobs stay within budget.
+                self.acc.work += 1;
                 if self.fill_view(j) {
                     return Outcome::Decision;
                 }

@@ -1,5 +1,6 @@
 //! Request traces in CSV: `arrival_s,input_tokens,output_tokens[,extra columns]`.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// A loaded, validated trace. Columns are stored separately so replay reads them sequentially.
@@ -34,21 +35,25 @@ impl Trace {
             line,
             message,
         };
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        if size > MAX_TRACE_BYTES {
-            return Err(err(
-                None,
-                format!(
-                    "the trace is {size} bytes, above the {MAX_TRACE_BYTES}-byte limit: cut it to the requests an episode replays"
-                ),
-            ));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let cannot = |e: std::io::Error| {
             err(
                 None,
                 format!("cannot read the trace: {e} (paths in a scenario are relative to the scenario file)"),
             )
-        })?;
+        };
+        // Read through a limit, not by the size the file claims: a pipe or a device has none.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_TRACE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(cannot)?;
+        if bytes.len() as u64 > MAX_TRACE_BYTES {
+            return Err(err(
+                None,
+                format!("the trace is over the {MAX_TRACE_BYTES}-byte limit: cut it to the requests an episode replays"),
+            ));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|e| err(None, format!("the trace is not UTF-8 text: {e}")))?;
         Trace::parse(&text, path).map_err(|(line, message)| err(line, message))
     }
 

@@ -88,6 +88,8 @@ fn checkpoint(dir: &Path, scratch: &Path, input: &[u8]) -> Result<(), String> {
         std::fs::copy(&from, ck.join(f)).map_err(|e| format!("copying {}: {e}", from.display()))?;
     }
     std::fs::write(ck.join(file), bytes).map_err(|e| e.to_string())?;
+    // As if the damaged file had been written so: past the manifest, into the parsers.
+    haca_train::stamp_manifest(&ck)?;
     Trainer::load_checkpoint(scratch, |cfg: &TrainConfig| {
         Scenario::load(&cfg.scenario)
             .map(Arc::new)
@@ -96,7 +98,7 @@ fn checkpoint(dir: &Path, scratch: &Path, input: &[u8]) -> Result<(), String> {
     .map(|_| ())
 }
 
-/// A small checkpoint to mutate (a fresh run of a tiny network, saved), its files as seeds,
+/// A small checkpoint to mutate (a tiny network after two updates), its files as seeds,
 /// and a scratch run folder to load mutated copies from.
 pub fn checkpoint_target(work: &Path) -> Result<(Target, Vec<Vec<u8>>), String> {
     let dir = work.join("seed-run");
@@ -114,7 +116,12 @@ pub fn checkpoint_target(work: &Path) -> Result<(Target, Vec<Vec<u8>>), String> 
         ..Default::default()
     };
     let sc = Arc::new(Scenario::load(&cfg.scenario).map_err(|e| e.to_string())?);
-    Trainer::new(cfg, sc)?.save_checkpoint(&dir)?;
+    // Two updates, so the optimizer has state and the envs have actions to replay.
+    let mut trainer = Trainer::new(cfg, sc)?;
+    for _ in 0..2 {
+        trainer.update()?;
+    }
+    trainer.save_checkpoint(&dir)?;
     let mut seeds = Vec::new();
     for (i, f) in CHECKPOINT_FILES.iter().enumerate() {
         let mut bytes = vec![i as u8];

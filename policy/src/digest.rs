@@ -34,7 +34,7 @@ pub fn content_digest<'a>(
     field(b"tensors");
     for (name, dtype, shape, data) in tensors {
         field(name.as_bytes());
-        field(format!("{dtype:?}").as_bytes());
+        field(dtype_name(dtype).as_bytes());
         let dims: Vec<u8> = shape
             .iter()
             .flat_map(|d| (*d as u64).to_le_bytes())
@@ -42,8 +42,27 @@ pub fn content_digest<'a>(
         field(&dims);
         field(data);
     }
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    prefixed_hex(&h.finalize())
+}
+
+/// `sha256:<hex>` of `data`: the checkpoint manifest's digest of a file.
+pub fn sha256_hex(data: &[u8]) -> String {
+    prefixed_hex(&Sha256::digest(data))
+}
+
+fn prefixed_hex(hash: &[u8]) -> String {
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+/// The dtype as the digest spells it: fixed names, not `Debug` output that a safetensors
+/// release could change.
+fn dtype_name(d: Dtype) -> String {
+    match d {
+        Dtype::F32 => "F32".into(),
+        Dtype::I8 => "I8".into(),
+        other => format!("other:{other:?}"),
+    }
 }
 
 /// The digest of a parsed file's content, as [`content_digest`] computes it.

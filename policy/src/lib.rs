@@ -26,6 +26,7 @@ pub mod rng;
 mod router;
 mod view;
 
+pub use digest::sha256_hex;
 pub use features::{FEATURE_SCHEMA_VERSION, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 pub use file::{Policy, PolicyError, PolicyInfo, FORMAT_VERSION};
 pub use heuristics::{AffinityRouter, JiqRouter, JsqRouter, LwlRouter, PowerOfDRouter, SedRouter};

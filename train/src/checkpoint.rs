@@ -27,6 +27,11 @@ pub const CURRENT: &str = "checkpoint";
 pub const PREVIOUS: &str = "checkpoint.prev";
 /// Where a checkpoint is written before it is complete.
 const STAGING: &str = "checkpoint.tmp";
+/// Where a damaged newest checkpoint is set aside by the next save, for inspection.
+const DAMAGED: &str = "checkpoint.damaged";
+/// Every file of a checkpoint, each listed with its SHA-256 in `MANIFEST`.
+const FILES: [&str; 4] = ["config.json", "state.json", "model.bpk", "optimizer.bpk"];
+const MANIFEST: &str = "manifest.json";
 
 /// A restored run, and a line saying so when the newest checkpoint could not be used.
 pub struct Restored {
@@ -48,14 +53,21 @@ impl Trainer {
         crash_point();
         let (current, previous) = (dir.join(CURRENT), dir.join(PREVIOUS));
         if current.exists() {
-            if previous.exists() {
-                std::fs::remove_dir_all(&previous).map_err(io(&previous))?;
+            // A damaged newest checkpoint (a resume fell back past it) must not replace the
+            // good previous one: it is set aside instead, and the previous one stays.
+            let aside = if verify_manifest(&current).is_ok() {
+                previous
+            } else {
+                dir.join(DAMAGED)
+            };
+            if aside.exists() {
+                std::fs::remove_dir_all(&aside).map_err(io(&aside))?;
             }
             crash_point();
-            std::fs::rename(&current, &previous).map_err(io(&previous))?;
+            std::fs::rename(&current, &aside).map_err(io(&current))?;
             crash_point();
         }
-        std::fs::rename(&staging, &current).map_err(io(&current))?;
+        std::fs::rename(&staging, &current).map_err(io(&staging))?;
         sync_dir(dir)?;
         crash_point();
         Ok(())
@@ -81,7 +93,8 @@ impl Trainer {
         let state = serde_json::to_string(&state).map_err(|e| e.to_string())?;
         write_synced(&into.join("state.json"), state.as_bytes())?;
         let cfg = serde_json::to_string_pretty(&self.cfg).map_err(|e| e.to_string())?;
-        write_synced(&into.join("config.json"), cfg.as_bytes())
+        write_synced(&into.join("config.json"), cfg.as_bytes())?;
+        stamp_manifest(into)
     }
 
     /// Restores a run from `dir/checkpoint`, or from `dir/checkpoint.prev` when the newest is
@@ -98,29 +111,37 @@ impl Trainer {
                 failures.push(format!("{}: missing", ck.display()));
                 continue;
             }
-            match read_parts(&ck) {
-                Ok(parts) => {
-                    let scenario = scenario_for(&parts.cfg)?;
-                    let trainer = Trainer::assemble(
-                        parts.cfg,
-                        scenario,
-                        parts.device,
-                        parts.net,
-                        parts.optim,
-                        parts.state,
-                    )?;
-                    let fallback = (!failures.is_empty()).then(|| {
-                        format!(
-                            "resuming from the previous checkpoint {} (update {}): {}",
-                            ck.display(),
-                            trainer.state.update,
-                            failures.join("; ")
-                        )
-                    });
-                    return Ok(Restored { trainer, fallback });
+            let parts = match read_parts(&ck) {
+                Ok(parts) => parts,
+                Err(e) => {
+                    failures.push(e);
+                    continue;
                 }
-                Err(e) => failures.push(e),
-            }
+            };
+            let scenario = scenario_for(&parts.cfg)?;
+            let trainer = match Trainer::assemble(
+                parts.cfg,
+                scenario,
+                parts.device,
+                parts.net,
+                parts.optim,
+                parts.state,
+            ) {
+                Ok(t) => t,
+                Err(e) => {
+                    failures.push(format!("{}: {e}", ck.display()));
+                    continue;
+                }
+            };
+            let fallback = (!failures.is_empty()).then(|| {
+                format!(
+                    "resuming from the previous checkpoint {} (update {}): {}",
+                    ck.display(),
+                    trainer.state.update,
+                    failures.join("; ")
+                )
+            });
+            return Ok(Restored { trainer, fallback });
         }
         Err(format!(
             "{}: no readable checkpoint ({}): --resume needs a run folder written by haca-train",
@@ -140,6 +161,7 @@ struct Parts {
 }
 
 fn read_parts(ck: &Path) -> Result<Parts, String> {
+    verify_manifest(ck)?;
     let cfg = read_config(ck)?;
     let state_path = ck.join("state.json");
     let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
@@ -162,11 +184,25 @@ fn read_parts(ck: &Path) -> Result<Parts, String> {
         .try_load_file(&model)
         .map_err(|e| format!("{}: not this run's model: {e:?}", model.display()))?;
     let optimizer = ck.join("optimizer.bpk");
-    let optim = AdamConfig::new()
-        .with_epsilon(1e-5)
-        .init()
-        .load(&optimizer)
-        .map_err(|e| format!("{}: not this run's optimizer: {e:?}", optimizer.display()))?;
+    // burn panics (instead of erring) on a record whose tensors lack parameter ids; the
+    // manifest makes that unreachable by damage, this keeps a crafted file from crashing.
+    let loaded =
+        without_panic_message(|| AdamConfig::new().with_epsilon(1e-5).init().load(&optimizer));
+    let optim = match loaded {
+        Some(Ok(o)) => o,
+        Some(Err(e)) => {
+            return Err(format!(
+                "{}: not this run's optimizer: {e:?}",
+                optimizer.display()
+            ))
+        }
+        None => {
+            return Err(format!(
+                "{}: not this run's optimizer (its tensors lack parameter ids)",
+                optimizer.display()
+            ))
+        }
+    };
     Ok(Parts {
         cfg,
         state,
@@ -181,7 +217,8 @@ fn read_config(ck: &Path) -> Result<TrainConfig, String> {
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
     let cfg: TrainConfig = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not a training config: {e}", path.display()))?;
-    cfg.validate()
+    // The warm-start teacher ran before the first update: a resume needs its file no more.
+    cfg.validate_ranges()
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(cfg)
 }
@@ -215,4 +252,53 @@ fn crash_point() {
     if SEEN.fetch_add(1, Ordering::SeqCst) + 1 == at {
         std::process::abort();
     }
+}
+
+/// Writes `MANIFEST` (each file's SHA-256), fsynced: the last file of a checkpoint, so a
+/// checkpoint whose manifest verifies is complete and unchanged. Public for tools that edit
+/// a checkpoint on purpose (the fuzzer).
+pub fn stamp_manifest(ck: &Path) -> Result<(), String> {
+    let mut files = serde_json::Map::new();
+    for name in FILES {
+        let path = ck.join(name);
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        files.insert(name.into(), haca_policy::sha256_hex(&bytes).into());
+    }
+    let text = serde_json::to_string_pretty(&files).map_err(|e| e.to_string())?;
+    write_synced(&ck.join(MANIFEST), text.as_bytes())
+}
+
+/// Every file is present and, when the checkpoint has a manifest (those written before
+/// manifests have none), unchanged since it was saved.
+fn verify_manifest(ck: &Path) -> Result<(), String> {
+    let manifest = ck.join(MANIFEST);
+    let listed: Option<serde_json::Map<String, serde_json::Value>> = match std::fs::read(&manifest)
+    {
+        Ok(bytes) => Some(
+            serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{}: not a checkpoint manifest: {e}", manifest.display()))?,
+        ),
+        Err(_) => None,
+    };
+    for name in FILES {
+        let path = ck.join(name);
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let Some(listed) = &listed else { continue };
+        if listed.get(name).and_then(|v| v.as_str()) != Some(&haca_policy::sha256_hex(&bytes)) {
+            return Err(format!(
+                "{}: changed since it was saved (its SHA-256 is not the manifest's)",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f`, turning a panic into `None` without printing the panic message.
+fn without_panic_message<T>(f: impl FnOnce() -> T) -> Option<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    std::panic::set_hook(hook);
+    out
 }

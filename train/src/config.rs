@@ -246,7 +246,17 @@ impl TrainConfig {
     }
 
     /// Rejects settings that cannot run, naming the field.
+    /// Every field in range, and the warm-start teacher (`init_from`) usable.
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_ranges()?;
+        match &self.init_from {
+            Some(t) => crate::clone::check_teacher(t),
+            None => Ok(()),
+        }
+    }
+
+    /// Every field in range (the teacher file is not opened).
+    pub fn validate_ranges(&self) -> Result<(), String> {
         let checks: [(&str, bool); 24] = [
             (
                 "reward_credit",
@@ -316,10 +326,7 @@ impl TrainConfig {
             }
             return Err(format!("config field `{name}` is out of range"));
         }
-        match &self.init_from {
-            Some(t) => crate::clone::check_teacher(t),
-            None => Ok(()),
-        }
+        Ok(())
     }
 }
 

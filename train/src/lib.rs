@@ -28,6 +28,7 @@ pub mod seeds;
 pub mod select;
 pub mod verdict;
 
+pub use checkpoint::stamp_manifest;
 pub use config::TrainConfig;
 pub use ppo::{device, RunningStat, TrainState, Trainer, UpdateStats};
 

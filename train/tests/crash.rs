@@ -103,42 +103,70 @@ fn a_crash_between_any_two_steps_of_a_save_loses_at_most_one_interval() {
     }
 }
 
-/// Real SIGKILLs at moments nobody chose, then resumes until the run is done.
+/// The update of the newest checkpoint, if one is readable now.
+fn newest_update(dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join("checkpoint/state.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["update"].as_u64()
+}
+
+/// Waits (up to a minute) until the newest checkpoint is past `update`.
+fn wait_past(dir: &Path, update: u64) {
+    let start = std::time::Instant::now();
+    while newest_update(dir).is_none_or(|u| u <= update) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no new checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Real SIGKILLs of a running run, each once it has saved a new checkpoint and then some
+/// milliseconds nobody chose (so inside an update or a save), then resumes until it is done.
 #[test]
 fn sigkill_at_any_moment_then_resume_finishes_the_run() {
     let dir = out_dir("sigkill");
-    let steps = 16_384;
+    let steps = 65_536;
     let mut child = run(&dir, steps)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let mut kills = 0;
     let mut last = 0;
-    for delay in [150, 90, 230, 60, 310] {
-        if !dir.join("checkpoint").exists() && !dir.join("checkpoint.prev").exists() {
-            break;
+    for delay in [40, 150, 90, 230, 60, 310] {
+        wait_past(&dir, last);
+        std::thread::sleep(Duration::from_millis(delay));
+        if child.try_wait().unwrap().is_none() {
+            kills += 1;
         }
-        let mut c = bin()
+        let _ = child.kill();
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        if let Some(at) = err.find("from update ") {
+            let from: u64 = err[at + 12..].split(' ').next().unwrap().parse().unwrap();
+            assert!(from >= last, "went back from {last} to {from}: {err}");
+        }
+        last = newest_update(&dir)
+            .or_else(|| {
+                // Killed between the rotation and the rename: the previous one is the newest.
+                let text = std::fs::read_to_string(dir.join("checkpoint.prev/state.json")).ok()?;
+                serde_json::from_str::<serde_json::Value>(&text).ok()?["update"].as_u64()
+            })
+            .expect("a checkpoint survives every kill");
+        child = bin()
             .arg("--resume")
             .arg(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
-        let _ = c.kill();
-        let o = c.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!err.contains("panicked"), "{err}");
-        if let Some(at) = err.find("from update ") {
-            let from: u64 = err[at + 12..].split(' ').next().unwrap().parse().unwrap();
-            assert!(from >= last, "went back from {last} to {from}: {err}");
-            last = from;
-        }
     }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(kills >= 5, "only {kills} of 6 kills hit a running run");
     let r = resume(&dir);
     assert!(r.status.success(), "{}", text(&r));
     assert!(
@@ -146,6 +174,36 @@ fn sigkill_at_any_moment_then_resume_finishes_the_run() {
         "{}",
         text(&r)
     );
+}
+
+/// A save after a resume that fell back past a damaged newest checkpoint sets that one aside
+/// and keeps the good previous one until the new one is in place: a crash inside that save
+/// still leaves a checkpoint to resume from.
+#[test]
+fn a_save_after_a_fallback_keeps_the_good_checkpoint() {
+    let dir = out_dir("after-fallback");
+    assert!(run(&dir, 512).output().unwrap().status.success());
+    damage_file(&dir.join("checkpoint/model.bpk"), "garble");
+    // Resume to more steps, and die right after setting the damaged one aside (crash points:
+    // staged, old one removed, set aside).
+    let o = bin()
+        .arg("--resume")
+        .arg(&dir)
+        .args(["--total-steps", "1024"])
+        .env("HACA_TRAIN_CRASH_AT", "3")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("warning: resuming from the previous checkpoint"));
+    assert!(dir.join("checkpoint.damaged").exists() && dir.join("checkpoint.prev").exists());
+    let r = bin()
+        .arg("--resume")
+        .arg(&dir)
+        .args(["--total-steps", "1024", "--eval-episodes", "2"])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", text(&r));
+    assert!(text(&r).contains("trained 1024 steps"), "{}", text(&r));
 }
 
 /// A truncated or garbled file of the newest checkpoint: resume says which file and falls back
@@ -197,7 +255,9 @@ fn damage_file(path: &Path, how: &str) {
         let text = String::from_utf8(bytes).unwrap();
         let text = text.replace("\"hidden\": 8", "\"hidden\": 100000000");
         assert!(text.contains("100000000"));
-        return std::fs::write(path, text).unwrap();
+        std::fs::write(path, text).unwrap();
+        // Re-stamped as if written so: past the manifest, the config's validation refuses it.
+        return haca_train::stamp_manifest(path.parent().unwrap()).unwrap();
     }
     if how == "truncate" {
         bytes.truncate(bytes.len() / 2);
