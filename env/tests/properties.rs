@@ -1,5 +1,6 @@
 //! Properties over random valid scenarios (node classes, models, loads, arrival processes,
-//! churn, staleness, size visibility, randomization), drawn from a seeded generator:
+//! churn, staleness, size visibility, randomization of network size, hardware, staleness and
+//! failures), drawn from a seeded generator:
 //! every one loads, passes `check_env` (bit-identical trajectories for a seed, a legal node at
 //! every decision, finite features and rewards, rewards summing to the return), conserves
 //! every job at every step, and gives the same metrics for the same seed.
@@ -113,6 +114,13 @@ fn scenario_text(rng: &mut Rng) -> String {
             t,
             "[randomize]\nnode_scale = [0.5, 2.0]\nclass_scale = [0.5, 2.0]\nload = [0.4, 0.9]"
         );
+        if rng.below(2) == 0 {
+            // Hardware, staleness and failures drawn per episode too.
+            let _ = writeln!(
+                t,
+                "class_speed = [0.5, 2.0]\nclass_slots = [0.5, 2.0]\nclass_memory = [1.0, 1.5]\nscrape_interval_s = [0, 1, 5]\nchurn = 0.3\nmtbf_s = [300, 3000]\nmttr_s = [10, 100]"
+            );
+        }
     }
     t
 }
@@ -139,6 +147,11 @@ fn random_valid_scenarios_pass_check_env_conserve_jobs_and_are_deterministic() {
             assert_eq!(c.answered, c.finalized + c.verifying, "case {case}: {c:?}");
             let action = router.route(env.obs());
             if env.step(action).unwrap().done() {
+                // Drained: every job answered and final.
+                let c = env.job_counts();
+                let placed = c.answered + c.routing + c.queued + c.in_slots;
+                assert_eq!(c.arrived, placed, "case {case} at the end: {c:?}");
+                assert_eq!(c.answered, c.finalized + c.verifying, "case {case}: {c:?}");
                 break;
             }
         }

@@ -57,6 +57,12 @@ static CURRENT: AtomicU64 = AtomicU64::new(u64::MAX);
 /// async-signal-safe calls here.
 extern "C" fn on_abort(_: libc::c_int) {
     let n = CURRENT.load(Ordering::SeqCst);
+    if n == u64::MAX {
+        let msg = b"\nhaca-fuzz: the process aborted before its first input\n";
+        // SAFETY: write(2) on stderr with a valid buffer is async-signal-safe.
+        unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut v = n;
@@ -89,80 +95,120 @@ fn main() -> Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(&cli.findings)?;
-    let current: Arc<Mutex<Vec<u8>>> = Arc::default();
-    let started_ms = Arc::new(AtomicU64::new(u64::MAX));
-    watchdog(&cli, target.name(), current.clone(), started_ms.clone());
+    let watch = Watch {
+        clock: Instant::now(),
+        started_ms: Arc::new(AtomicU64::new(u64::MAX)),
+        input: Arc::default(),
+    };
+    watchdog(&cli, target.name(), watch.clone());
     let last_panic: Arc<Mutex<String>> = Arc::default();
     let hook_panic = last_panic.clone();
     std::panic::set_hook(Box::new(move |info| {
         *hook_panic.lock().unwrap() = info.to_string();
     }));
-
     // SAFETY: installs a handler that only reads an atomic and calls write(2).
     unsafe {
         libc::signal(libc::SIGABRT, on_abort as *const () as libc::sighandler_t);
     }
-    let clock = Instant::now();
+    let c = fuzz(&cli, &target, &corpus, &watch, &last_panic)?;
+    let secs = watch.clock.elapsed().as_secs_f64();
+    println!(
+        "fuzz {}: {} inputs in {secs:.0} s ({:.0}/s), {} accepted, {} rejected with an error, {} crashes, 0 timeouts (limit {} s; slowest input {:.3} s)",
+        target.name(),
+        c.ran,
+        c.ran as f64 / secs,
+        c.accepted,
+        c.ran - c.accepted - c.crashes,
+        c.crashes,
+        cli.timeout_s,
+        c.slowest,
+    );
+    if let Target::Checkpoint { dir, .. } = &target {
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap_or(dir));
+    }
+    if c.crashes > 0 {
+        bail!(
+            "{} crashing inputs in {}",
+            c.crashes,
+            cli.findings.display()
+        );
+    }
+    Ok(())
+}
+
+/// What the watchdog sees of the input being run: when it started (ms on `clock`, `u64::MAX`
+/// between inputs) and its bytes.
+#[derive(Clone)]
+struct Watch {
+    clock: Instant,
+    started_ms: Arc<AtomicU64>,
+    input: Arc<Mutex<Vec<u8>>>,
+}
+
+#[derive(Default)]
+struct Counts {
+    ran: u64,
+    accepted: u64,
+    crashes: u64,
+    slowest: f64,
+}
+
+/// Runs mutated inputs until `--inputs` or `--seconds` (or the one `--replay` input).
+fn fuzz(
+    cli: &Cli,
+    target: &Target,
+    corpus: &[Vec<u8>],
+    watch: &Watch,
+    last_panic: &Mutex<String>,
+) -> Result<Counts> {
     let mut rng = Rng::new(cli.seed);
-    let (mut ran, mut accepted, mut crashes) = (0u64, 0u64, 0u64);
-    let mut slowest = (0.0f64, 0u64);
-    while ran < cli.inputs
-        && cli
-            .seconds
-            .is_none_or(|s| clock.elapsed().as_secs_f64() < s)
-    {
+    let mut c = Counts::default();
+    let mut n = 0u64;
+    let in_time = |w: &Watch| {
+        cli.seconds
+            .is_none_or(|s| w.clock.elapsed().as_secs_f64() < s)
+    };
+    while n < cli.inputs && in_time(watch) {
         let a = &corpus[rng.below(corpus.len() as u64) as usize];
         let b = &corpus[rng.below(corpus.len() as u64) as usize];
         let input = mutate::mutate(a, b, &mut rng);
-        if cli.replay.is_some_and(|n| n != ran) {
-            ran += 1;
-            continue;
+        n += 1;
+        let index = n - 1;
+        match cli.replay {
+            Some(r) if r != index => continue,
+            Some(_) => {
+                let path = save(&cli.findings, target.name(), "replay", index, &input)?;
+                eprintln!("input {index} saved to {}; running it", path.display());
+            }
+            None => {}
         }
-        if cli.replay.is_some() {
-            let path = save(&cli.findings, target.name(), "replay", ran, &input)?;
-            eprintln!("input {ran} saved to {}; running it", path.display());
-        }
-        CURRENT.store(ran, Ordering::SeqCst);
-        *current.lock().unwrap() = input.clone();
+        CURRENT.store(index, Ordering::SeqCst);
+        *watch.input.lock().unwrap() = input.clone();
         let t0 = Instant::now();
-        started_ms.store(clock.elapsed().as_millis() as u64, Ordering::SeqCst);
+        let now_ms = watch.clock.elapsed().as_millis() as u64;
+        watch.started_ms.store(now_ms, Ordering::SeqCst);
         let outcome = std::panic::catch_unwind(|| target.run(&input));
-        started_ms.store(u64::MAX, Ordering::SeqCst);
-        let secs = t0.elapsed().as_secs_f64();
-        if secs > slowest.0 {
-            slowest = (secs, ran);
-        }
+        watch.started_ms.store(u64::MAX, Ordering::SeqCst);
+        c.slowest = c.slowest.max(t0.elapsed().as_secs_f64());
+        c.ran += 1;
         match outcome {
-            Ok(Ok(())) => accepted += 1,
+            Ok(Ok(())) => c.accepted += 1,
             Ok(Err(_)) => {}
             Err(_) => {
-                crashes += 1;
-                let path = save(&cli.findings, target.name(), "crash", ran, &input)?;
+                c.crashes += 1;
+                let path = save(&cli.findings, target.name(), "crash", index, &input)?;
+                let why = last_panic.lock().unwrap();
                 eprintln!(
-                    "CRASH on input {ran} (saved to {}): {}",
-                    path.display(),
-                    last_panic.lock().unwrap()
+                    "CRASH on input {index} (saved to {}): {why}",
+                    path.display()
                 );
             }
         }
-        ran += 1;
         if cli.replay.is_some() {
             break;
         }
     }
-    println!(
-        "fuzz {}: {ran} inputs in {:.0} s ({:.0}/s), {accepted} accepted, {} rejected with an error, {crashes} crashes, 0 timeouts (limit {} s; slowest input {:.3} s)",
-        target.name(),
-        clock.elapsed().as_secs_f64(),
-        ran as f64 / clock.elapsed().as_secs_f64(),
-        ran - accepted - crashes,
-        cli.timeout_s,
-        slowest.0,
-    );
-    if crashes > 0 {
-        bail!("{crashes} crashing inputs in {}", cli.findings.display());
-    }
-    Ok(())
+    Ok(c)
 }
 
 /// The target and its seed corpus.
@@ -204,24 +250,18 @@ fn setup(name: &str) -> Result<(Target, Vec<Vec<u8>>)> {
 }
 
 /// Stops the process (exit code 3) when one input runs past the limit, saving it first.
-fn watchdog(cli: &Cli, name: &'static str, current: Arc<Mutex<Vec<u8>>>, started: Arc<AtomicU64>) {
+fn watchdog(cli: &Cli, name: &'static str, watch: Watch) {
     let limit_ms = (cli.timeout_s * 1000.0) as u64;
     let findings = cli.findings.clone();
-    let clock = Instant::now();
     std::thread::spawn(move || loop {
         std::thread::sleep(Duration::from_millis(200));
-        let s = started.load(Ordering::SeqCst);
-        let now = clock.elapsed().as_millis() as u64;
-        if s != u64::MAX && now.saturating_sub(s) > limit_ms {
-            let input = current.lock().map(|i| i.clone()).unwrap_or_default();
-            let path = save(
-                &findings,
-                name,
-                "timeout",
-                CURRENT.load(Ordering::SeqCst),
-                &input,
-            );
-            eprintln!("TIMEOUT: an input ran over {limit_ms} ms (saved: {path:?})");
+        let started = watch.started_ms.load(Ordering::SeqCst);
+        let now = watch.clock.elapsed().as_millis() as u64;
+        if started != u64::MAX && now.saturating_sub(started) > limit_ms {
+            let input = watch.input.lock().map(|i| i.clone()).unwrap_or_default();
+            let n = CURRENT.load(Ordering::SeqCst);
+            let path = save(&findings, name, "timeout", n, &input);
+            eprintln!("TIMEOUT: input {n} ran over {limit_ms} ms (saved: {path:?})");
             println!("fuzz {name}: stopped on a timeout: 1 timeouts");
             std::process::exit(3);
         }
