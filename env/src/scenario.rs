@@ -775,6 +775,7 @@ impl Scenario {
             ));
         }
         check_event_work(&cx, &sc)?;
+        check_draws(&cx, &sc)?;
         Ok(sc)
     }
 
@@ -983,6 +984,34 @@ fn check_event_work(cx: &Ctx, sc: &Scenario) -> Result<(), ScenarioError> {
     }
     Ok(())
 }
+
+/// Draws of a randomized scenario meet the same bounds as a written one. The ranges combine
+/// (a large network at a low load, a short scrape interval), so a sample of draws is checked
+/// at load time; a rarer draw that breaks them still meets the simulator's runaway guard.
+fn check_draws(cx: &Ctx, sc: &Scenario) -> Result<(), ScenarioError> {
+    if sc.randomize.is_none() {
+        return Ok(());
+    }
+    for k in 0..DRAWS_CHECKED {
+        let draw = sc.episode_variant(haca_policy::rng::derive_seed(0x5eed_d4a5, k));
+        let checked = check_span(cx, draw.jobs_per_episode, draw.arrivals.rate_per_s)
+            .and_then(|()| check_event_work(cx, &draw));
+        if let Err(ScenarioError::Invalid { field, message, .. }) = checked {
+            return Err(cx.err(
+                "randomize",
+                format!(
+                    "draw {k} of {DRAWS_CHECKED} checked ({} nodes, load {:.2}) breaks a bound: `{field}` {message}; narrow the ranges",
+                    draw.nodes.len(),
+                    draw.offered_load()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Draws of a randomized scenario checked at load time.
+const DRAWS_CHECKED: u64 = 64;
 
 /// The arrivals of an episode span a finite, representable time.
 fn check_span(cx: &Ctx, jobs: u64, rate_per_s: f64) -> Result<(), ScenarioError> {

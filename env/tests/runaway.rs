@@ -48,7 +48,21 @@ fn values_that_would_never_end_an_episode_are_rejected() {
     let churn = text("haca-churn");
     let bursty = text("haca-bursty");
     let randomized = format!("{small}\n[randomize]\nclass_memory = [0.7, 1.5]\n");
-    let cases: [(&str, &str, &str, &[&str]); 14] = [
+    let stale_draws = format!(
+        "{small}\n[randomize]\nnode_scale = [100, 1000]\nscrape_interval_s = [0.01]\nload = [0.01, 0.02]\n"
+    );
+    let cases: [(&str, &str, &str, &[&str]); 15] = [
+        // Each bound holds for the written scenario, not for its draws: caught on a sample.
+        (
+            "node_scale",
+            "[100, 1000]",
+            &stale_draws,
+            &[
+                "`randomize`: draw",
+                "sim.scrape_interval_s",
+                "narrow the ranges",
+            ],
+        ),
         (
             "class_memory",
             "[1e-9, 1.5]",
