@@ -9,8 +9,10 @@
 //! - [`VecEnv`]: many envs stepped in parallel into one flat observation buffer, with a named
 //!   [`AutoresetMode`]; step it inside [`in_pool`] so the calling thread shares the work.
 //! - [`check_env`]: the conformance check every shipped scenario passes.
+//! - [`bounds`]: the limits that keep every episode finite, and their checks.
 //! - [`rollout`]: runs a [`haca_policy::Router`] over episodes.
 
+pub mod bounds;
 mod check;
 pub mod config;
 mod dist;

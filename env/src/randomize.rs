@@ -14,10 +14,9 @@ use std::sync::Arc;
 use haca_policy::rng::Rng;
 use haca_policy::SizeVisibility;
 
+use crate::bounds::{shown, MAX_SLOTS};
 use crate::config::RawRandomize;
-use crate::scenario::{
-    model_probs, shown, ArrivalProcess, Ctx, Scenario, ScenarioError, MAX_SLOTS,
-};
+use crate::scenario::{model_probs, ArrivalProcess, Ctx, Scenario, ScenarioError};
 use crate::trace::Trace;
 
 /// Per-episode domain randomization, ranges `(min, max)`; see [`RawRandomize`] for each field.

@@ -99,11 +99,6 @@ impl Comparison {
         out
     }
 
-    /// Each learned policy against the best heuristic only.
-    pub fn paired_vs_best(&self) -> Vec<Pair> {
-        self.pairs().into_iter().filter(|p| p.best).collect()
-    }
-
     /// The table's footnote: each policy against the best heuristic, then the heuristics it
     /// Pareto-dominates.
     pub fn paired_lines(&self) -> String {

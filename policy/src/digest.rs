@@ -4,9 +4,15 @@
 //! policy; with the digest it is refused.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
+
+use crate::file::{PolicyError, FORMAT_VERSION};
+
+/// Version 1: version 2 without the content digest; still read, unverified.
+const UNVERIFIED_VERSION: u32 = 1;
 
 /// The metadata key of the digest.
 pub const DIGEST_KEY: &str = "digest";
@@ -66,7 +72,7 @@ fn dtype_name(d: Dtype) -> String {
 }
 
 /// The digest of a parsed file's content, as [`content_digest`] computes it.
-pub fn file_digest(st: &SafeTensors, meta: &HashMap<String, String>) -> String {
+fn file_digest(st: &SafeTensors, meta: &HashMap<String, String>) -> String {
     let views = st.tensors();
     content_digest(
         meta,
@@ -74,4 +80,46 @@ pub fn file_digest(st: &SafeTensors, meta: &HashMap<String, String>) -> String {
             .iter()
             .map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())),
     )
+}
+
+/// Checks a parsed file's digest and format version: `Some(digest)` when it verifies, `None`
+/// for a version-1 file (from before digests, read unverified); a mismatch, a current file
+/// without a digest, or another version is an error naming `path`.
+pub fn verified_digest(
+    st: &SafeTensors,
+    meta: &HashMap<String, String>,
+    path: &Path,
+) -> Result<Option<String>, PolicyError> {
+    let digest = match meta.get(DIGEST_KEY) {
+        Some(recorded) => {
+            let computed = file_digest(st, meta);
+            if computed != *recorded {
+                return Err(PolicyError::Digest {
+                    path: path.to_path_buf(),
+                    recorded: recorded.clone(),
+                    computed,
+                });
+            }
+            Some(recorded.clone())
+        }
+        None => None,
+    };
+    let version = meta.get("format_version").cloned().unwrap_or_default();
+    if version == FORMAT_VERSION.to_string() {
+        if digest.is_none() {
+            // A current file always has one: its absence is damage, not age.
+            return Err(PolicyError::Metadata {
+                path: path.to_path_buf(),
+                key: DIGEST_KEY.into(),
+                detail: format!("is missing, but every format-version-{FORMAT_VERSION} file records one: the file was changed after it was written; export it again from its run"),
+            });
+        }
+    } else if version != UNVERIFIED_VERSION.to_string() {
+        return Err(PolicyError::FormatVersion {
+            path: path.to_path_buf(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(digest)
 }

@@ -7,15 +7,13 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use serde_json::json;
 
-use crate::digest::{content_digest, file_digest, DIGEST_KEY};
+use crate::digest::{content_digest, verified_digest, DIGEST_KEY};
 use crate::features::{FEATURE_SCHEMA_VERSION, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 use crate::model::{Activation, Architecture, Network, INPUT_FEATURES};
 use crate::view::Scales;
 
 /// The file format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 2;
-/// Version 1: version 2 without the content digest; still read, unverified.
-const UNVERIFIED_VERSION: u32 = 1;
 
 /// Why a policy file could not be loaded. Every message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -428,37 +426,7 @@ impl Policy {
                 found: get("format"),
             });
         }
-        let digest = match get(DIGEST_KEY) {
-            Some(recorded) => {
-                let computed = file_digest(&st, &meta);
-                if computed != recorded {
-                    return Err(PolicyError::Digest {
-                        path: p(),
-                        recorded,
-                        computed,
-                    });
-                }
-                Some(recorded)
-            }
-            None => None,
-        };
-        let version = get("format_version").unwrap_or_default();
-        if version == FORMAT_VERSION.to_string() {
-            if digest.is_none() {
-                // A current file always has one: its absence is damage, not age.
-                return Err(PolicyError::Metadata {
-                    path: p(),
-                    key: DIGEST_KEY.into(),
-                    detail: format!("is missing, but every format-version-{FORMAT_VERSION} file records one: the file was changed after it was written; export it again from its run"),
-                });
-            }
-        } else if version != UNVERIFIED_VERSION.to_string() {
-            return Err(PolicyError::FormatVersion {
-                path: p(),
-                found: version,
-                supported: FORMAT_VERSION,
-            });
-        }
+        let digest = verified_digest(&st, &meta, path)?;
         let schema = get("feature_schema_version").unwrap_or_default();
         if schema != FEATURE_SCHEMA_VERSION.to_string() {
             return Err(PolicyError::FeatureSchema {
