@@ -148,7 +148,7 @@ impl Env {
     /// The network of the current episode: a randomized scenario's draw (the scenario itself
     /// when it is not randomized, or before the first reset).
     pub fn episode_scenario(&self) -> &Arc<Scenario> {
-        &self.sim.sc
+        self.sim.scenario()
     }
 
     /// Starts an episode. `Some(seed)` reseeds the stream of episodes; `None` continues it, so
@@ -183,13 +183,13 @@ impl Env {
             State::Running
         };
         self.info = Info {
-            time: self.sim.now,
+            time: self.sim.now(),
             jobs_in_system: self.sim.jobs_in_system(),
             decisions: 0,
-            episode_seed: self.sim.episode_seed,
+            episode_seed: self.sim.episode_seed(),
             episode: self.info.episode,
-            nodes: self.sim.sc.nodes.len(),
-            offered_load: self.sim.sc.offered_load(),
+            nodes: self.sim.scenario().nodes.len(),
+            offered_load: self.sim.scenario().offered_load(),
             job_seconds: 0.0,
             metrics: None,
         };
@@ -200,7 +200,7 @@ impl Env {
         EnvError::Runaway {
             work: self.sim.work_done(),
             budget: self.sim.work_budget(),
-            time: self.sim.now,
+            time: self.sim.now(),
             decisions: self.sim.decisions(),
         }
     }
@@ -216,9 +216,7 @@ impl Env {
         if self.state != State::New {
             self.info.episode += 1;
         }
-        self.sim.pooled = true;
-        let outcome = self.sim.begin_episode(None);
-        self.sim.pooled = false;
+        let outcome = self.sim.run_pooled_episode();
         if outcome == Outcome::Runaway {
             self.state = State::RanAway;
             return Err(self.runaway());
@@ -228,13 +226,13 @@ impl Env {
         self.state = State::Over;
         let metrics = self.sim.metrics();
         self.info = Info {
-            time: self.sim.now,
+            time: self.sim.now(),
             jobs_in_system: self.sim.jobs_in_system(),
             decisions: self.sim.decisions(),
-            episode_seed: self.sim.episode_seed,
+            episode_seed: self.sim.episode_seed(),
             episode: self.info.episode,
-            nodes: self.sim.sc.nodes.len(),
-            offered_load: self.sim.sc.offered_load(),
+            nodes: self.sim.scenario().nodes.len(),
+            offered_load: self.sim.scenario().offered_load(),
             job_seconds: 0.0,
             metrics: Some(metrics),
         };
@@ -265,16 +263,16 @@ impl Env {
         }
         let reward = self.sim.take_reward();
         let over = outcome == Outcome::Done;
-        self.info.time = self.sim.now;
+        self.info.time = self.sim.now();
         self.info.jobs_in_system = self.sim.jobs_in_system();
         self.info.decisions = self.sim.decisions();
-        self.info.job_seconds = self.sim.last_job_seconds;
+        self.info.job_seconds = self.sim.last_job_seconds();
         self.info.metrics = None;
         if over {
             self.state = State::Over;
             self.info.metrics = Some(self.sim.metrics());
         }
-        let drain = self.sim.sc.drain;
+        let drain = self.sim.scenario().drain;
         Ok(Step {
             obs: &self.sim.view,
             reward,
@@ -291,9 +289,7 @@ impl Env {
     /// follows from its episode seed.
     pub fn fork(&self, seed: u64) -> Env {
         let mut fork = self.clone();
-        fork.sim.resample_future(seed);
-        fork.sim.record_credits = false;
-        fork.sim.series = None;
+        fork.sim.fork_future(seed);
         fork.forked = true;
         fork
     }
@@ -341,7 +337,7 @@ impl Env {
         self.info.episode = snap.episode;
         self.sim.set_stream_state(snap.stream);
         // The replay's own credits were collected the first time round.
-        self.sim.credits.clear();
+        self.sim.take_credits(&mut Vec::new());
         Ok(())
     }
 
@@ -351,12 +347,12 @@ impl Env {
     /// to its jobs integral (every job's latency), so a trainer can charge each routing
     /// decision with what its own job cost instead of spreading that cost over later steps.
     pub fn set_record_credits(&mut self, on: bool) {
-        self.sim.record_credits = on;
+        self.sim.set_record_credits(on);
     }
 
     /// Moves the credits recorded since the last call into `out` as (decision, seconds).
     pub fn take_credits(&mut self, out: &mut Vec<(u64, f64)>) {
-        out.append(&mut self.sim.credits);
+        self.sim.take_credits(out);
     }
 
     /// (decision, seconds in the system so far) of every placed job not yet answered.
@@ -380,7 +376,7 @@ impl Env {
 
     /// Node rows of the observation encoding (the scenario's `episode.max_nodes`).
     pub fn max_nodes(&self) -> usize {
-        self.sim.sc.max_nodes
+        self.sim.scenario().max_nodes
     }
 
     /// Writes the feature encoding of the current observation (see `haca_policy::features`):
@@ -408,16 +404,12 @@ impl Env {
     /// Records stranded idle capacity over time in bins of `bin_s` seconds from the next
     /// episode on (`None` stops). Off by default: it costs a little on every event.
     pub fn record_stranded_series(&mut self, bin_s: Option<f64>) {
-        self.sim.series = bin_s.filter(|b| *b > 0.0).map(crate::sim::Series::new);
+        self.sim.record_series(bin_s.filter(|b| *b > 0.0));
     }
 
     /// (bin middle time s, stranded fraction of up capacity) of this episode, if recording.
     pub fn stranded_series(&self) -> Vec<(f64, f64)> {
-        self.sim
-            .series
-            .as_ref()
-            .map(|s| s.points())
-            .unwrap_or_default()
+        self.sim.series().map(|s| s.points()).unwrap_or_default()
     }
 
     /// Response latencies of this episode's answered jobs, in no particular order (for CDFs).

@@ -1,0 +1,497 @@
+//! The inference nodes: slots, FIFO queues, model caches with cold loads and LRU eviction,
+//! failures and repairs, and the idle and stranded capacity they leave, kept up to date
+//! incrementally per node so that the cluster totals cost O(1) per change.
+
+use std::collections::VecDeque;
+
+use haca_policy::rng::derive_seed;
+use haca_policy::Rng;
+
+use super::events::{Event, EventQueue};
+use super::jobs::Jobs;
+use super::topology::Topology;
+use crate::scenario::InitialCache;
+
+/// A job holding a slot. `start` is infinite while it waits for its model to load.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Running {
+    pub job: u32,
+    pub est: f64,
+    pub start: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NodeState {
+    pub up: bool,
+    /// Bumped by every failure: events scheduled before it are stale.
+    pub epoch: u32,
+    pub busy: u32,
+    pub queue: VecDeque<u32>,
+    queued_est: f64,
+    mem_used: f64,
+    // Lazily integrated busy slot-seconds and up seconds, for per-node busy fractions.
+    busy_int: f64,
+    up_int: f64,
+    last_t: f64,
+    // Contributions to the cluster totals, kept to update the totals by difference.
+    idle_cap: f64,
+    stranded_cap: f64,
+    // Staleness: state at the last scrape, and this router's dispatches since.
+    pub snap_busy: u32,
+    pub snap_queue: u32,
+    pub snap_work: f64,
+    pub disp_count: u32,
+    pub disp_est: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum CacheState {
+    #[default]
+    Absent,
+    Loading,
+    Ready,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CacheEntry {
+    pub state: CacheState,
+    pins: u32,
+    last_used: f64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Cluster {
+    pub nodes: Vec<NodeState>,
+    /// Jobs holding slots: node `n` owns `running[slot_off[n]..slot_off[n] + busy]`. One flat
+    /// buffer instead of a Vec per node keeps the per-decision scan free of pointer chasing.
+    pub running: Vec<Running>,
+    /// Entry `n * models + m`: model `m` on node `n`.
+    pub cache: Vec<CacheEntry>,
+    /// Jobs queued on nodes, per kind, and the kinds with any as bits.
+    waiting: Vec<u32>,
+    waiting_bits: Vec<u64>,
+    pub cap_up: f64,
+    pub cap_idle: f64,
+    pub cap_stranded: f64,
+    churn_rng: Rng,
+    /// When the routers' snapshot of the nodes was taken (the last scrape).
+    pub observed_at: f64,
+    pub cold_starts: u64,
+}
+
+impl Cluster {
+    /// Every node up and empty, its memory filled with the most popular models when the
+    /// scenario starts warm.
+    pub fn new(topo: &Topology, episode_seed: u64) -> Cluster {
+        let sc = &topo.sc;
+        let m = topo.models();
+        let mut cache = vec![CacheEntry::default(); topo.nodes() * m];
+        let nodes = sc
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let mut node = NodeState {
+                    up: true,
+                    idle_cap: spec.capacity(),
+                    ..Default::default()
+                };
+                if sc.initial_cache == InitialCache::Popular {
+                    for (rank, &mi) in topo.popularity_order.iter().enumerate() {
+                        let size = sc.models[mi].memory_gb;
+                        if node.mem_used + size <= spec.memory_gb {
+                            node.mem_used += size;
+                            cache[i * m + mi] = CacheEntry {
+                                state: CacheState::Ready,
+                                pins: 0,
+                                last_used: -(rank as f64),
+                            };
+                        }
+                    }
+                }
+                node
+            })
+            .collect();
+        let cap_up = sc.nodes.iter().map(|n| n.capacity()).sum();
+        let empty = Running {
+            job: 0,
+            est: 0.0,
+            start: 0.0,
+        };
+        Cluster {
+            nodes,
+            running: vec![empty; topo.total_slots],
+            cache,
+            waiting: vec![0; m * 3],
+            waiting_bits: vec![0; topo.words],
+            cap_up,
+            cap_idle: cap_up,
+            cap_stranded: 0.0,
+            churn_rng: Rng::new(derive_seed(episode_seed, crate::streams::CHURN)),
+            observed_at: 0.0,
+            cold_starts: 0,
+        }
+    }
+
+    /// Draws every churning node's first failure.
+    pub fn schedule_failures(&mut self, topo: &Topology, q: &mut EventQueue) {
+        for (i, spec) in topo.sc.nodes.iter().enumerate() {
+            if let Some((mtbf, _)) = spec.churn {
+                let t = self.churn_rng.exponential(mtbf);
+                q.push(t, Event::NodeDown { node: i as u32 });
+            }
+        }
+    }
+
+    /// Redraws future failures and repairs from `seed`.
+    pub fn resample(&mut self, seed: u64) {
+        self.churn_rng = Rng::new(derive_seed(seed, crate::streams::CHURN));
+    }
+
+    /// The jobs holding node `n`'s slots.
+    #[inline]
+    pub fn slots(&self, topo: &Topology, n: usize) -> &[Running] {
+        let off = topo.slot_off[n];
+        &self.running[off..off + self.nodes[n].busy as usize]
+    }
+
+    #[inline]
+    pub fn cache_entry(&self, topo: &Topology, n: usize, model: u32) -> &CacheEntry {
+        &self.cache[n * topo.models() + model as usize]
+    }
+
+    /// Brings node `n`'s lazily integrated busy and up time to `now`; call before changing them.
+    #[inline]
+    fn touch(&mut self, n: usize, now: f64) {
+        let node = &mut self.nodes[n];
+        let dt = now - node.last_t;
+        if node.up {
+            node.busy_int += dt * node.busy as f64;
+            node.up_int += dt;
+        }
+        node.last_t = now;
+    }
+
+    /// Brings every node's integrals to `now` (at the end of an episode).
+    pub fn touch_all(&mut self, now: f64) {
+        for n in 0..self.nodes.len() {
+            self.touch(n, now);
+        }
+    }
+
+    /// Recomputes node `n`'s idle and stranded capacity and updates the cluster totals.
+    #[inline]
+    pub fn refresh(&mut self, topo: &Topology, n: usize) {
+        let spec = &topo.sc.nodes[n];
+        let node = &self.nodes[n];
+        let idle = if node.up {
+            spec.speed * (spec.slots - node.busy) as f64
+        } else {
+            0.0
+        };
+        let stranded = if idle > 0.0 && node.queue.is_empty() && self.could_take_waiting(topo, n) {
+            idle
+        } else {
+            0.0
+        };
+        let node = &mut self.nodes[n];
+        self.cap_idle += idle - node.idle_cap;
+        self.cap_stranded += stranded - node.stranded_cap;
+        node.idle_cap = idle;
+        node.stranded_cap = stranded;
+    }
+
+    /// Whether some job waiting in a queue is of a kind node `n` can serve.
+    #[inline]
+    fn could_take_waiting(&self, topo: &Topology, n: usize) -> bool {
+        let row = topo.serve_row(n);
+        row.iter().zip(&self.waiting_bits).any(|(a, b)| a & b != 0)
+    }
+
+    /// Recomputes every node and the totals from scratch (when the set of waiting kinds changed;
+    /// also removes any floating-point drift of the incremental totals).
+    fn refresh_all(&mut self, topo: &Topology) {
+        for n in 0..self.nodes.len() {
+            self.refresh(topo, n);
+        }
+        self.cap_idle = self.nodes.iter().map(|x| x.idle_cap).sum();
+        self.cap_stranded = self.nodes.iter().map(|x| x.stranded_cap).sum();
+    }
+
+    #[inline]
+    fn waiting_add(&mut self, topo: &Topology, kind: u32) {
+        let k = kind as usize;
+        self.waiting[k] += 1;
+        if self.waiting[k] == 1 {
+            self.waiting_bits[k / 64] |= 1 << (k % 64);
+            self.refresh_all(topo);
+        }
+    }
+
+    #[inline]
+    fn waiting_remove(&mut self, topo: &Topology, kind: u32) {
+        let k = kind as usize;
+        self.waiting[k] -= 1;
+        if self.waiting[k] == 0 {
+            self.waiting_bits[k / 64] &= !(1 << (k % 64));
+            self.refresh_all(topo);
+        }
+    }
+
+    /// Gives job `j` a slot on node `n` (which has a free one). Returns false, changing nothing,
+    /// when the model cannot be brought into memory because other models are in use.
+    pub fn start(
+        &mut self,
+        topo: &Topology,
+        q: &mut EventQueue,
+        jobs: &Jobs,
+        n: usize,
+        j: u32,
+    ) -> bool {
+        let job = jobs[j];
+        let ci = n * topo.models() + job.model as usize;
+        let mut start = f64::INFINITY;
+        match self.cache[ci].state {
+            CacheState::Ready => start = q.now,
+            CacheState::Loading => {}
+            CacheState::Absent => {
+                let size = topo.sc.models[job.model as usize].memory_gb;
+                if !self.make_room(topo, n, size) {
+                    return false;
+                }
+                self.nodes[n].mem_used += size;
+                self.cache[ci].state = CacheState::Loading;
+                self.cold_starts += 1;
+                let event = Event::LoadDone {
+                    node: n as u32,
+                    model: job.model,
+                    epoch: self.nodes[n].epoch,
+                };
+                q.after(topo.load_time[job.model as usize], event);
+            }
+        }
+        self.cache[ci].pins += 1;
+        self.cache[ci].last_used = q.now;
+        self.touch(n, q.now);
+        let node = &mut self.nodes[n];
+        self.running[topo.slot_off[n] + node.busy as usize] = Running {
+            job: j,
+            est: job.est_work,
+            start,
+        };
+        node.busy += 1;
+        if start.is_finite() {
+            self.schedule_finish(topo, q, jobs, n, j);
+        }
+        true
+    }
+
+    fn schedule_finish(&self, topo: &Topology, q: &mut EventQueue, jobs: &Jobs, n: usize, j: u32) {
+        let service = topo.service_time(n, jobs[j].work);
+        let epoch = self.nodes[n].epoch;
+        q.after(
+            service,
+            Event::Finish {
+                node: n as u32,
+                job: j,
+                epoch,
+            },
+        );
+    }
+
+    /// Evicts least recently used idle models until `size` GB fit; false if they cannot.
+    fn make_room(&mut self, topo: &Topology, n: usize, size: f64) -> bool {
+        let models = &topo.sc.models;
+        let m = models.len();
+        let memory = topo.sc.nodes[n].memory_gb;
+        let entries = &mut self.cache[n * m..(n + 1) * m];
+        let evictable = |e: &CacheEntry| e.state == CacheState::Ready && e.pins == 0;
+        let spare: f64 = entries
+            .iter()
+            .zip(models)
+            .filter(|(e, _)| evictable(e))
+            .map(|(_, md)| md.memory_gb)
+            .sum();
+        let node = &mut self.nodes[n];
+        if node.mem_used - spare + size > memory + 1e-9 {
+            return false;
+        }
+        while node.mem_used + size > memory + 1e-9 {
+            let victim = (0..m)
+                .filter(|&mi| evictable(&entries[mi]))
+                .min_by(|&a, &b| entries[a].last_used.total_cmp(&entries[b].last_used))
+                .expect("evictable memory was counted above");
+            entries[victim].state = CacheState::Absent;
+            node.mem_used -= models[victim].memory_gb;
+        }
+        true
+    }
+
+    /// Starts queued jobs on node `n` while it has free slots (FIFO, head-of-line).
+    fn fill_slots(&mut self, topo: &Topology, q: &mut EventQueue, jobs: &Jobs, n: usize) {
+        while self.nodes[n].busy < topo.sc.nodes[n].slots {
+            let Some(&j) = self.nodes[n].queue.front() else {
+                break;
+            };
+            if !self.start(topo, q, jobs, n, j) {
+                break;
+            }
+            let node = &mut self.nodes[n];
+            node.queue.pop_front();
+            node.queued_est = if node.queue.is_empty() {
+                0.0
+            } else {
+                node.queued_est - jobs[j].est_work
+            };
+            self.waiting_remove(topo, jobs[j].kind);
+        }
+    }
+
+    /// Job `j`, routed to node `n`: starts at once when the node is free, else joins its queue.
+    pub fn admit(&mut self, topo: &Topology, q: &mut EventQueue, jobs: &Jobs, n: usize, j: u32) {
+        let (est, kind) = (jobs[j].est_work, jobs[j].kind);
+        let node = &mut self.nodes[n];
+        node.disp_count += 1;
+        node.disp_est += est;
+        let started = node.queue.is_empty()
+            && node.busy < topo.sc.nodes[n].slots
+            && self.start(topo, q, jobs, n, j);
+        if !started {
+            let node = &mut self.nodes[n];
+            node.queue.push_back(j);
+            node.queued_est += est;
+            self.waiting_add(topo, kind);
+        }
+        self.refresh(topo, n);
+    }
+
+    /// Job `j` finished on node `n`: frees its slot and unpins its model.
+    pub fn release(&mut self, topo: &Topology, jobs: &Jobs, now: f64, n: usize, j: u32) {
+        self.touch(n, now);
+        let node = &mut self.nodes[n];
+        let off = topo.slot_off[n];
+        let slots = &mut self.running[off..off + node.busy as usize];
+        let pos = slots
+            .iter()
+            .position(|r| r.job == j)
+            .expect("finished job holds a slot");
+        slots.swap(pos, slots.len() - 1);
+        node.busy -= 1;
+        let e = &mut self.cache[n * topo.models() + jobs[j].model as usize];
+        e.pins -= 1;
+        e.last_used = now;
+    }
+
+    /// After a release: the queue moves up into the freed slot.
+    pub fn refill(&mut self, topo: &Topology, q: &mut EventQueue, jobs: &Jobs, n: usize) {
+        self.fill_slots(topo, q, jobs, n);
+        self.refresh(topo, n);
+    }
+
+    pub fn on_load_done(
+        &mut self,
+        topo: &Topology,
+        q: &mut EventQueue,
+        jobs: &Jobs,
+        n: usize,
+        model: u32,
+    ) {
+        self.cache[n * topo.models() + model as usize].state = CacheState::Ready;
+        // Slot order keeps the scheduling of simultaneous finishes reproducible.
+        let off = topo.slot_off[n];
+        for i in off..off + self.nodes[n].busy as usize {
+            let r = self.running[i];
+            if r.start.is_infinite() && jobs[r.job].model == model {
+                self.running[i].start = q.now;
+                self.schedule_finish(topo, q, jobs, n, r.job);
+            }
+        }
+    }
+
+    /// Node `n` fails: its work in progress and queue are lost and its memory empties. The jobs
+    /// it held go to `lost`, running ones first, for another routing; its repair is scheduled.
+    pub fn on_node_down(
+        &mut self,
+        topo: &Topology,
+        q: &mut EventQueue,
+        jobs: &Jobs,
+        n: usize,
+        lost: &mut Vec<u32>,
+    ) {
+        self.touch(n, q.now);
+        let m = topo.models();
+        let node = &mut self.nodes[n];
+        node.up = false;
+        node.epoch += 1;
+        let busy = std::mem::take(&mut node.busy) as usize;
+        node.mem_used = 0.0;
+        node.queued_est = 0.0;
+        let mut queue = std::mem::take(&mut node.queue);
+        self.cache[n * m..(n + 1) * m].fill(CacheEntry::default());
+        let off = topo.slot_off[n];
+        lost.extend(self.running[off..off + busy].iter().map(|r| r.job));
+        for &j in &queue {
+            lost.push(j);
+            self.waiting_remove(topo, jobs[j].kind);
+        }
+        // Give the queue back so it keeps its capacity.
+        queue.clear();
+        self.nodes[n].queue = queue;
+        self.cap_up -= topo.sc.nodes[n].capacity();
+        self.refresh(topo, n);
+        let (_, mttr) = topo.sc.nodes[n].churn.expect("only churning nodes fail");
+        let t = q.now + self.churn_rng.exponential(mttr);
+        q.push(t, Event::NodeUp { node: n as u32 });
+    }
+
+    pub fn on_node_up(&mut self, topo: &Topology, q: &mut EventQueue, n: usize) {
+        self.touch(n, q.now);
+        self.nodes[n].up = true;
+        self.cap_up += topo.sc.nodes[n].capacity();
+        self.refresh(topo, n);
+        let (mtbf, _) = topo.sc.nodes[n].churn.expect("only churning nodes fail");
+        let t = q.now + self.churn_rng.exponential(mtbf);
+        q.push(t, Event::NodeDown { node: n as u32 });
+    }
+
+    /// The routers' snapshot of every node, as a metrics scrape would take it.
+    pub fn scrape(&mut self, topo: &Topology, now: f64) {
+        for n in 0..self.nodes.len() {
+            let w = self.work_left(topo, n, now);
+            let node = &mut self.nodes[n];
+            node.snap_busy = node.busy;
+            node.snap_queue = node.queue.len() as u32;
+            node.snap_work = w;
+            node.disp_count = 0;
+            node.disp_est = 0.0;
+        }
+        self.observed_at = now;
+    }
+
+    /// The router's estimate of node `n`'s work left: queued estimates plus what remains of the
+    /// running jobs' estimates at the node's speed (never below zero per job).
+    #[inline]
+    pub fn work_left(&self, topo: &Topology, n: usize, now: f64) -> f64 {
+        let speed = topo.sc.nodes[n].speed;
+        let mut w = self.nodes[n].queued_est.max(0.0);
+        for r in self.slots(topo, n) {
+            // Branch-free: a job still loading has `start` = inf, so the difference is +inf and
+            // `min` leaves its whole estimate; an overrun estimate clamps at zero.
+            w += (r.est - speed * (now - r.start)).min(r.est).max(0.0);
+        }
+        w
+    }
+
+    /// Node `n`'s busy slot-seconds over its slot-seconds up; `None` if it was never up.
+    pub fn busy_fraction(&self, topo: &Topology, n: usize) -> Option<f64> {
+        let node = &self.nodes[n];
+        (node.up_int > 0.0).then(|| node.busy_int / (node.up_int * topo.sc.nodes[n].slots as f64))
+    }
+
+    /// Jobs in node queues, and jobs holding slots (loading or running).
+    pub fn held(&self) -> (u64, u64) {
+        let queued: usize = self.nodes.iter().map(|n| n.queue.len()).sum();
+        let in_slots: usize = self.nodes.iter().map(|n| n.busy as usize).sum();
+        (queued as u64, in_slots as u64)
+    }
+}

@@ -1,0 +1,276 @@
+//! One episode's state, built fresh from the topology at every reset (so nothing of an earlier
+//! episode can leak into it), and the event loop that runs it from one routing decision to the
+//! next.
+
+use std::collections::VecDeque;
+
+use haca_policy::ClusterView;
+
+use super::accounting::{Accounting, Answer, Capacity, EpisodeFacts};
+use super::arrivals::Arrivals;
+use super::budget::Budget;
+use super::cluster::Cluster;
+use super::events::{Event, EventQueue};
+use super::jobs::Jobs;
+use super::topology::Topology;
+use super::verify::Verifier;
+use super::Outcome;
+use crate::metrics::EpisodeMetrics;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Episode {
+    pub seed: u64,
+    pub q: EventQueue,
+    pub arrivals: Arrivals,
+    pub jobs: Jobs,
+    pub cluster: Cluster,
+    pub verifier: Verifier,
+    pub acc: Accounting,
+    pub budget: Budget,
+    /// Jobs waiting for a routing decision, oldest first.
+    pub pending: VecDeque<u32>,
+    /// Jobs no up node can take, until a node comes back.
+    pub blocked: Vec<u32>,
+    /// Jobs a failure handed back, reused between failures.
+    lost: Vec<u32>,
+    /// When set, every job leaving a placement records (decision, seconds under it).
+    pub credits: Option<Vec<(u64, f64)>>,
+    /// Scratch buffers of pooled dispatch.
+    pub candidates: Vec<usize>,
+    pub servable: Vec<u64>,
+}
+
+impl Episode {
+    /// The episode drawn from `seed`, its first arrival, failures and scrape scheduled.
+    pub fn new(topo: &Topology, seed: u64, record_credits: bool, series: Option<f64>) -> Episode {
+        let mut ep = Episode {
+            seed,
+            q: EventQueue::default(),
+            arrivals: Arrivals::new(topo, seed),
+            jobs: Jobs::default(),
+            cluster: Cluster::new(topo, seed),
+            verifier: Verifier::default(),
+            acc: Accounting::new(series),
+            budget: Budget::default(),
+            pending: VecDeque::new(),
+            blocked: Vec::new(),
+            lost: Vec::new(),
+            credits: record_credits.then(Vec::new),
+            candidates: Vec::new(),
+            servable: Vec::new(),
+        };
+        // The first arrival is drawn before `run`: its MMPP switches count from here.
+        ep.budget.open(0, topo.nodes());
+        if let Some(t) = ep.arrivals.next_time(topo, &mut ep.budget) {
+            ep.q.set_next_arrival(t);
+        }
+        ep.cluster.schedule_failures(topo, &mut ep.q);
+        if topo.sc.scrape_interval_s > 0.0 {
+            ep.q.push(topo.sc.scrape_interval_s, Event::Scrape);
+        }
+        ep
+    }
+
+    /// Redraws everything not yet drawn (later arrivals and their sizes, failures) from `seed`.
+    pub fn resample(&mut self, seed: u64) {
+        self.arrivals.resample(seed);
+        self.cluster.resample(seed);
+    }
+
+    /// Runs events until the next decision (its view written into `view`) or the end of the
+    /// episode. A pooled episode makes no decisions: it runs to the end.
+    pub fn run(&mut self, topo: &Topology, view: &mut ClusterView, pooled: bool) -> Outcome {
+        self.budget.open(self.acc.jobs_in_system, topo.nodes());
+        loop {
+            if pooled {
+                self.pool_dispatch(topo);
+            }
+            while let Some(&j) = self.pending.front().filter(|_| !pooled) {
+                // A view is work (jobs no node can take are re-tried after every repair, so a
+                // draw that blocks them for good repeats views without end); one unit per view,
+                // so that valid episodes with many blocked jobs stay within budget.
+                self.budget.charge(1);
+                if self.fill_view(topo, view, j) {
+                    return Outcome::Decision;
+                }
+                self.pending.pop_front();
+                self.blocked.push(j);
+            }
+            if self.is_over(topo) {
+                self.finish(view);
+                return Outcome::Done;
+            }
+            if self.budget.exhausted() {
+                self.finish(view);
+                // Every real node legal: a caller that routes before its next step (which
+                // reports the runaway) must find a node to pick, not an empty mask.
+                view.mask[..topo.nodes()].fill(true);
+                return Outcome::Runaway;
+            }
+            let Some((t, event)) = self.q.pop() else {
+                // Only reachable if jobs are blocked with no node coming back, which validation
+                // rules out (every blocked job waits for a churning node's NodeUp).
+                debug_assert!(false, "event queue ran dry before the episode ended");
+                self.finish(view);
+                return Outcome::Done;
+            };
+            self.advance(t);
+            self.handle(topo, event);
+            self.budget.charge(1);
+        }
+    }
+
+    fn handle(&mut self, topo: &Topology, event: Event) {
+        let epoch_now = |c: &Cluster, node: u32, epoch: u32| c.nodes[node as usize].epoch == epoch;
+        match event {
+            Event::Arrival => self.on_arrival(topo),
+            Event::Finish { node, job, epoch } if epoch_now(&self.cluster, node, epoch) => {
+                self.on_finish(topo, node as usize, job)
+            }
+            Event::LoadDone { node, model, epoch } if epoch_now(&self.cluster, node, epoch) => {
+                let (q, jobs) = (&mut self.q, &self.jobs);
+                self.cluster
+                    .on_load_done(topo, q, jobs, node as usize, model)
+            }
+            Event::Finish { .. } | Event::LoadDone { .. } => {} // stale: the node failed since
+            Event::NodeDown { node } => self.on_node_down(topo, node as usize),
+            Event::NodeUp { node } => {
+                self.cluster.on_node_up(topo, &mut self.q, node as usize);
+                // Jobs that had nowhere to go get another look.
+                self.pending.extend(self.blocked.drain(..));
+            }
+            Event::VerifyDone { job } => {
+                self.verifier.done(topo, &mut self.q, &self.jobs);
+                self.finalize(topo, job);
+            }
+            Event::Scrape => {
+                self.budget.charge(topo.nodes() as u64);
+                self.cluster.scrape(topo, self.q.now);
+                self.q.after(topo.sc.scrape_interval_s, Event::Scrape);
+            }
+        }
+    }
+
+    /// Advances the clock, integrating the cluster-level quantities.
+    #[inline]
+    fn advance(&mut self, t: f64) {
+        if t > self.q.now {
+            let c = &self.cluster;
+            let cap = Capacity {
+                idle: c.cap_idle,
+                stranded: c.cap_stranded,
+                up: c.cap_up,
+            };
+            self.acc.integrate(self.q.now, t, cap);
+            self.q.now = t;
+        }
+    }
+
+    fn on_arrival(&mut self, topo: &Topology) {
+        self.budget.on_arrival();
+        let job = self.arrivals.arrive(topo, self.q.now);
+        let j = self.jobs.insert(job);
+        self.acc.jobs_in_system += 1;
+        self.pending.push_back(j);
+        if let Some(t) = self.arrivals.next_time(topo, &mut self.budget) {
+            self.q.set_next_arrival(t);
+        }
+    }
+
+    /// Sends the job at the head of the routing queue to node `n` (already checked legal).
+    pub fn dispatch(&mut self, topo: &Topology, n: usize) {
+        let j = self
+            .pending
+            .pop_front()
+            .expect("dispatch needs a pending job");
+        let job = &mut self.jobs[j];
+        job.decision = self.acc.decisions;
+        job.node = n as u32;
+        self.acc.decisions += 1;
+        self.cluster.admit(topo, &mut self.q, &self.jobs, n, j);
+    }
+
+    fn on_finish(&mut self, topo: &Topology, n: usize, j: u32) {
+        let now = self.q.now;
+        self.cluster.release(topo, &self.jobs, now, n, j);
+        let job = self.jobs[j];
+        self.credit(j);
+        let answer = Answer {
+            latency: now - job.arrival,
+            service: topo.service_time(n, job.work),
+            best_service: super::topology::quantize(
+                job.work / topo.best_speed[job.kind as usize],
+                topo.sc.time_quantum_s,
+            ),
+        };
+        self.acc.answered(answer, topo.sc.workload.slo_latency_s);
+        if self.verifier.submit(topo, &mut self.q, &self.jobs, j) {
+            self.finalize(topo, j);
+        }
+        self.cluster.refill(topo, &mut self.q, &self.jobs, n);
+    }
+
+    /// Job `j` is verified and settled: its finality is recorded and its id freed.
+    fn finalize(&mut self, topo: &Topology, j: u32) {
+        let arrival = self.jobs[j].arrival;
+        self.acc
+            .finalized(self.q.now + topo.sc.verification.settle_s - arrival);
+        self.verifier.finalized += 1;
+        self.jobs.release(j);
+    }
+
+    fn on_node_down(&mut self, topo: &Topology, n: usize) {
+        let mut lost = std::mem::take(&mut self.lost);
+        self.cluster
+            .on_node_down(topo, &mut self.q, &self.jobs, n, &mut lost);
+        // Work in progress is lost; every job goes back to the router, running ones first.
+        for &j in &lost {
+            self.credit(j);
+            let job = &mut self.jobs[j];
+            job.since = self.q.now;
+            job.retries += 1;
+            self.acc.retries += 1;
+            self.pending.push_back(j);
+        }
+        lost.clear();
+        self.lost = lost;
+    }
+
+    /// Records job `j`'s time under its current placement, when credits are on.
+    fn credit(&mut self, j: u32) {
+        let job = &self.jobs[j];
+        if let Some(credits) = &mut self.credits {
+            if job.decision != u64::MAX {
+                credits.push((job.decision, self.q.now - job.since));
+            }
+        }
+    }
+
+    fn is_over(&self, topo: &Topology) -> bool {
+        self.arrivals.all_arrived(topo)
+            && self.pending.is_empty()
+            && self.blocked.is_empty()
+            && (!topo.sc.drain
+                || (self.acc.jobs_in_system == 0 && self.verifier.in_verification == 0))
+    }
+
+    fn finish(&mut self, view: &mut ClusterView) {
+        self.cluster.touch_all(self.q.now);
+        view.mask.fill(false);
+        view.now = self.q.now;
+    }
+
+    /// Metrics of the episode so far (complete once the episode is over).
+    pub fn metrics(&mut self, topo: &Topology) -> EpisodeMetrics {
+        // Nodes never up have no busy fraction and do not count in the Gini.
+        let mut busy: Vec<f64> = (0..topo.nodes())
+            .filter_map(|n| self.cluster.busy_fraction(topo, n))
+            .collect();
+        let facts = EpisodeFacts {
+            slo: topo.sc.workload.slo_latency_s,
+            cold_starts: self.cluster.cold_starts,
+            arrived: self.arrivals.generated,
+        };
+        self.acc.metrics(self.q.now, &mut busy, facts)
+    }
+}
