@@ -1,7 +1,10 @@
 //! The `haca-eval` command line: outputs on a tiny budget, and one-line errors on bad input.
 
-use std::path::{Path, PathBuf};
+#[path = "../../testutil/temp_path.rs"]
+mod temp_path;
+use std::path::Path;
 use std::process::Command;
+use temp_path::TempPath;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_haca-eval"));
@@ -9,10 +12,9 @@ fn bin() -> Command {
     c
 }
 
-fn out_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("haca-eval-test-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+fn out_dir(tag: &str) -> TempPath {
+    let d = TempPath::new("haca-eval-test", tag);
+    std::fs::create_dir_all(&*d).unwrap();
     d
 }
 

@@ -13,10 +13,26 @@ use haca_policy::{
 };
 use safetensors::tensor::{Dtype, TensorView};
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("haca-policy-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A path in a fresh temporary folder; the folder is removed when it is dropped.
+struct Temp(#[allow(dead_code)] tempfile::TempDir, PathBuf);
+
+impl std::ops::Deref for Temp {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.1
+    }
+}
+
+impl AsRef<Path> for Temp {
+    fn as_ref(&self) -> &Path {
+        &self.1
+    }
+}
+
+fn temp(name: &str) -> Temp {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    Temp(dir, path)
 }
 
 fn tiny_policy() -> Policy {
@@ -462,7 +478,7 @@ with safe_open(sys.argv[1], framework="numpy") as f:
     let out = std::process::Command::new("python3")
         .arg("-c")
         .arg(script)
-        .arg(&path)
+        .arg(&*path)
         .output()
         .unwrap();
     assert!(

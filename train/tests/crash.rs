@@ -2,9 +2,12 @@
 //! checkpoint and loses at most one checkpoint interval; a damaged checkpoint is a one-line
 //! error or a fallback to the previous one, never a panic.
 
-use std::path::{Path, PathBuf};
+#[path = "../../testutil/temp_path.rs"]
+mod temp_path;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+use temp_path::TempPath;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_haca-train"));
@@ -13,9 +16,8 @@ fn bin() -> Command {
     c
 }
 
-fn out_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("haca-crash-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+fn out_dir(tag: &str) -> TempPath {
+    let d = TempPath::new("haca-crash", tag);
     d
 }
 

@@ -1,8 +1,11 @@
 //! The PPO loop computes what it claims: the update scores the policy that acted, training does
 //! not depend on the checkpoint cadence, and the warm start clones its teacher.
 
-use std::path::{Path, PathBuf};
+#[path = "../../testutil/temp_path.rs"]
+mod temp_path;
+use std::path::Path;
 use std::sync::Arc;
+use temp_path::TempPath;
 
 use haca_env::Scenario;
 use haca_train::{TrainConfig, Trainer};
@@ -18,9 +21,8 @@ fn scenario(name: &str) -> Arc<Scenario> {
     Arc::new(Scenario::load(path(name)).unwrap())
 }
 
-fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("haca-ppo-test-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+fn tmp(tag: &str) -> TempPath {
+    let d = TempPath::new("haca-ppo-test", tag);
     d
 }
 

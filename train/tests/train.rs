@@ -1,8 +1,11 @@
 //! The trainer: parity with the runtime, determinism, bit-identical resume, a smoke run of
 //! train -> export -> evaluate, and a learning test with a known answer.
 
-use std::path::{Path, PathBuf};
+#[path = "../../testutil/temp_path.rs"]
+mod temp_path;
+use std::path::Path;
 use std::sync::Arc;
+use temp_path::TempPath;
 
 use burn::tensor::Device;
 use haca_env::Scenario;
@@ -21,9 +24,8 @@ fn scenario(name: &str) -> Arc<Scenario> {
     )
 }
 
-fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("haca-train-test-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+fn tmp(tag: &str) -> TempPath {
+    let d = TempPath::new("haca-train-test", tag);
     d
 }
 

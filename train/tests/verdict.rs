@@ -2,8 +2,11 @@
 //! records it in the file, fails under `--require-win`, and never names an unevaluated policy
 //! "best". Resume refuses flags that contradict the saved run.
 
-use std::path::{Path, PathBuf};
+#[path = "../../testutil/temp_path.rs"]
+mod temp_path;
+use std::path::Path;
 use std::process::{Command, Output};
+use temp_path::TempPath;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_haca-train"));
@@ -11,9 +14,8 @@ fn bin() -> Command {
     c
 }
 
-fn out_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("haca-verdict-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+fn out_dir(tag: &str) -> TempPath {
+    let d = TempPath::new("haca-verdict", tag);
     d
 }
 

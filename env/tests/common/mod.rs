@@ -2,31 +2,18 @@
 //! Helpers shared by the integration tests.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use haca_env::{Env, Scenario, ScenarioError};
 
-/// A fresh folder under the system temp dir, unique per call.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "haca-env-test-{}-{tag}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Writes `toml` as `scenario.toml` (and `csv`, if given, as `trace.csv`) in a fresh folder and
-/// loads it.
+/// Writes `toml` as `scenario.toml` (and `csv`, if given, as `trace.csv`) in a fresh temporary
+/// folder, loads it and removes the folder (a scenario holds its trace once loaded).
 pub fn scenario_with_trace(toml: &str, csv: Option<&str>) -> Result<Scenario, ScenarioError> {
-    let dir = temp_dir("scn");
+    let dir = tempfile::tempdir().unwrap();
     if let Some(csv) = csv {
-        std::fs::write(dir.join("trace.csv"), csv).unwrap();
+        std::fs::write(dir.path().join("trace.csv"), csv).unwrap();
     }
-    let path = dir.join("scenario.toml");
+    let path = dir.path().join("scenario.toml");
     std::fs::write(&path, toml).unwrap();
     Scenario::load(&path)
 }

@@ -12,10 +12,12 @@ use haca_policy_c::{
 
 const VERDICT: &str = r#"{"line":"policy beats sed: mean latency -3.1 ± 1.2 s (paired 95%, 64 episodes)","outcome":"beats","baseline":"sed","metric":"mean_latency_s","paired_mean":-3.1,"paired_ci95":1.2,"policy_mean":8.2,"baseline_mean":11.3,"episodes":64,"seed":0}"#;
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let out = std::env::temp_dir().join(format!("haca-c-abi-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&out).unwrap();
-    out
+/// A fresh temporary folder, removed when dropped.
+fn temp_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("haca-c-abi-{tag}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// Where cargo put the library: beside this test binary in `deps/` under `cargo test`, one
@@ -40,7 +42,7 @@ fn c_program_routes_through_the_abi() {
     let lib_dir = lib.parent().unwrap().to_path_buf();
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = temp_dir("c");
-    let exe = out.join("route");
+    let exe = out.path().join("route");
     let status = Command::new(&cc)
         .arg(here.join("tests/route.c"))
         .arg("-I")
@@ -55,10 +57,10 @@ fn c_program_routes_through_the_abi() {
         .unwrap();
     assert!(status.success(), "compiling route.c failed");
     let mut p = Policy::random(Architecture::default(), 3);
-    let plain = out.join("p.safetensors");
+    let plain = out.path().join("p.safetensors");
     p.save(&plain).unwrap();
     p.info.verdict = Some(VERDICT.into());
-    let judged = out.join("judged.safetensors");
+    let judged = out.path().join("judged.safetensors");
     p.save(&judged).unwrap();
     for (policy, verdict_line) in [
         (
@@ -119,7 +121,7 @@ fn metadata_reads_any_key_snprintf_style() {
     let mut p = Policy::random(Architecture::default(), 5);
     p.info.scenario = "haca-small".into();
     p.info.verdict = Some(VERDICT.into());
-    let path = out.join("m.safetensors");
+    let path = out.path().join("m.safetensors");
     p.save(&path).unwrap();
     let c_path = CString::new(path.to_str().unwrap()).unwrap();
     let h = unsafe { haca_policy_load(c_path.as_ptr()) };
@@ -185,7 +187,7 @@ fn metadata_reads_any_key_snprintf_style() {
 #[test]
 fn a_tampered_file_is_refused_with_the_cause() {
     let out = temp_dir("tamper");
-    let path = out.join("t.safetensors");
+    let path = out.path().join("t.safetensors");
     Policy::random(Architecture::default(), 6)
         .save(&path)
         .unwrap();
