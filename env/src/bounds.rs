@@ -2,7 +2,8 @@
 //! checks validation runs against them (on the written scenario and on sampled draws of a
 //! randomized one), and how a message shows an extreme number.
 
-use crate::scenario::{Ctx, Scenario, ScenarioError};
+use crate::resolve::Ctx;
+use crate::scenario::{Scenario, ScenarioError};
 
 /// A number as a message shows it: `1e-300`, not three hundred zeros.
 pub(crate) fn shown(v: f64) -> String {

@@ -19,6 +19,7 @@ mod dist;
 mod env;
 mod metrics;
 mod randomize;
+mod resolve;
 mod rollout;
 mod scenario;
 mod sim;

@@ -16,7 +16,8 @@ use haca_policy::SizeVisibility;
 
 use crate::bounds::{shown, MAX_SLOTS};
 use crate::config::RawRandomize;
-use crate::scenario::{model_probs, ArrivalProcess, Ctx, Scenario, ScenarioError};
+use crate::resolve::Ctx;
+use crate::scenario::{model_probs, ArrivalProcess, Scenario, ScenarioError};
 use crate::trace::Trace;
 
 /// Per-episode domain randomization, ranges `(min, max)`; see [`RawRandomize`] for each field.
