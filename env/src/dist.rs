@@ -2,26 +2,19 @@
 //! `{ dist = "lognormal", mean = 1000, cv = 1.5 }`.
 
 use haca_policy::Rng;
+use rand_distr::{Distribution, Exp1, LogNormal, Pareto, StandardNormal};
 
-/// Standard normals from Box-Muller pairs, using both values of each pair: half the logarithms,
-/// square roots and sine-cosines of drawing them one at a time. Part of the simulator's random
-/// state: reset it with the generator.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Normals {
-    spare: Option<f64>,
+/// Exponential with the given mean (`rand_distr`'s ziggurat `Exp1`, scaled).
+#[inline]
+pub fn exponential(rng: &mut Rng, mean: f64) -> f64 {
+    let e: f64 = Exp1.sample(rng);
+    mean * e
 }
 
-impl Normals {
-    #[inline]
-    pub fn next(&mut self, rng: &mut Rng) -> f64 {
-        if let Some(z) = self.spare.take() {
-            return z;
-        }
-        let r = (-2.0 * rng.uniform_open0().ln()).sqrt();
-        let (sin, cos) = (std::f64::consts::TAU * rng.uniform()).sin_cos();
-        self.spare = Some(r * sin);
-        r * cos
-    }
+/// Standard normal (`rand_distr`'s ziggurat).
+#[inline]
+pub fn standard_normal(rng: &mut Rng) -> f64 {
+    StandardNormal.sample(rng)
 }
 
 /// A resolved, validated distribution over non-negative reals.
@@ -57,13 +50,18 @@ impl Dist {
     }
 
     #[inline]
-    pub fn sample(&self, rng: &mut Rng, normals: &mut Normals) -> f64 {
+    pub fn sample(&self, rng: &mut Rng) -> f64 {
+        // The parameters were validated when the scenario was read: construction cannot fail.
         match *self {
             Dist::Fixed(v) => v,
             Dist::Uniform { min, max } => min + (max - min) * rng.uniform(),
-            Dist::Exponential { mean } => rng.exponential(mean),
-            Dist::LogNormal { mu, sigma } => (mu + sigma * normals.next(rng)).exp(),
-            Dist::Pareto { shape, scale } => scale / rng.uniform_open0().powf(1.0 / shape),
+            Dist::Exponential { mean } => exponential(rng, mean),
+            Dist::LogNormal { mu, sigma } => LogNormal::new(mu, sigma)
+                .expect("validated log-normal")
+                .sample(rng),
+            Dist::Pareto { shape, scale } => Pareto::new(scale, shape)
+                .expect("validated Pareto")
+                .sample(rng),
         }
     }
 
@@ -90,11 +88,8 @@ mod tests {
     use super::*;
 
     fn sample_mean(d: Dist, n: usize) -> f64 {
-        let (mut rng, mut normals) = (Rng::new(11), Normals::default());
-        (0..n)
-            .map(|_| d.sample(&mut rng, &mut normals))
-            .sum::<f64>()
-            / n as f64
+        let mut rng = Rng::new(11);
+        (0..n).map(|_| d.sample(&mut rng)).sum::<f64>() / n as f64
     }
 
     #[test]
@@ -119,10 +114,10 @@ mod tests {
     }
 
     #[test]
-    fn paired_normals_are_standard_and_uncorrelated() {
-        let (mut rng, mut normals) = (Rng::new(8), Normals::default());
+    fn normals_are_standard_and_uncorrelated() {
+        let mut rng = Rng::new(8);
         let n = 200_000;
-        let xs: Vec<f64> = (0..n).map(|_| normals.next(&mut rng)).collect();
+        let xs: Vec<f64> = (0..n).map(|_| standard_normal(&mut rng)).collect();
         let mean = xs.iter().sum::<f64>() / n as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
         let lag1 = xs.windows(2).map(|w| w[0] * w[1]).sum::<f64>() / (n - 1) as f64;
@@ -140,10 +135,8 @@ mod tests {
             shape: 1.5,
             scale: 100.0,
         };
-        let (mut rng, mut normals) = (Rng::new(5), Normals::default());
-        let xs: Vec<f64> = (0..200_000)
-            .map(|_| d.sample(&mut rng, &mut normals))
-            .collect();
+        let mut rng = Rng::new(5);
+        let xs: Vec<f64> = (0..200_000).map(|_| d.sample(&mut rng)).collect();
         assert!(xs.iter().all(|&x| x >= 100.0));
         // P(X > 400) = (100/400)^1.5 = 0.125
         let tail = xs.iter().filter(|&&x| x > 400.0).count() as f64 / xs.len() as f64;

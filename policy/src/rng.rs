@@ -1,15 +1,14 @@
-//! A small, fast, seedable random number generator shared by the simulator and the routers.
-//!
-//! Xoshiro256++ (Blackman and Vigna) seeded through SplitMix64, so any `u64` seed gives a
-//! well-mixed state. It is implemented here rather than pulled from a crate because the
-//! simulator's reproducibility must not depend on a dependency's version: the same seed gives the
-//! same stream on every platform and every release of this project.
+//! The seedable generator shared by the simulator and the routers: `rand_xoshiro`'s
+//! Xoshiro256++ seeded through SplitMix64 (its `seed_from_u64`), behind the `rand_core` traits
+//! so that `rand_distr` samples from it. The crate versions are pinned (`=`) in the workspace:
+//! the same seed must give the same stream on every platform and every release.
 
-/// Xoshiro256++ generator. `Clone` copies the stream position (used for checkpoints).
+use rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+/// Xoshiro256++. `Clone` copies the stream position (used for checkpoints).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rng {
-    s: [u64; 4],
-}
+pub struct Rng(Xoshiro256PlusPlus);
 
 /// One SplitMix64 step: used to expand seeds and to derive independent per-env seeds.
 #[inline]
@@ -30,55 +29,40 @@ pub fn derive_seed(base: u64, index: u64) -> u64 {
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        let mut sm = seed;
-        let s = [
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-        ];
-        Rng { s }
+        Rng(Xoshiro256PlusPlus::seed_from_u64(seed))
     }
 
-    /// The raw state, for checkpoints.
+    /// The raw state (four words, as the reference implementation holds them), for checkpoints.
     pub fn state(&self) -> [u64; 4] {
-        self.s
+        // rand_xoshiro keeps its state private; its serde form is the one public view of it.
+        let value = serde_json::to_value(&self.0).expect("a generator state serializes");
+        serde_json::from_value::<State>(value)
+            .expect("rand_xoshiro's serde form is { s: [u64; 4] }")
+            .s
     }
 
     /// Restores a state saved with [`Rng::state`]. An all-zero state is invalid for xoshiro and
     /// is replaced by the state of seed 0.
     pub fn from_state(s: [u64; 4]) -> Self {
         if s == [0; 4] {
-            Rng::new(0)
-        } else {
-            Rng { s }
+            return Rng::new(0);
         }
+        let mut seed = [0u8; 32];
+        for (chunk, word) in seed.chunks_exact_mut(8).zip(s) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        Rng(Xoshiro256PlusPlus::from_seed(seed))
     }
 
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        let s = &mut self.s;
-        let result = (s[0].wrapping_add(s[3])).rotate_left(23).wrapping_add(s[0]);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        result
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1) with 53 bits of precision.
     #[inline]
     pub fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Uniform in (0, 1]: safe to take the logarithm of.
-    #[inline]
-    pub fn uniform_open0(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform integer in [0, n). `n` must be positive. Lemire's multiply-shift with rejection,
@@ -95,19 +79,24 @@ impl Rng {
         }
         (m >> 64) as u64
     }
+}
 
-    /// Exponential with the given mean.
+#[derive(serde::Deserialize)]
+struct State {
+    s: [u64; 4],
+}
+
+impl RngCore for Rng {
     #[inline]
-    pub fn exponential(&mut self, mean: f64) -> f64 {
-        -mean * self.uniform_open0().ln()
+    fn next_u32(&mut self) -> u32 {
+        self.0.next_u32()
     }
-
-    /// Standard normal (Box-Muller; one value per call keeps the stream position simple).
     #[inline]
-    pub fn normal(&mut self) -> f64 {
-        let u1 = self.uniform_open0();
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        self.0.fill_bytes(dst)
     }
 }
 
@@ -146,11 +135,18 @@ mod tests {
     }
 
     #[test]
-    fn exponential_has_its_mean() {
-        let mut r = Rng::new(3);
-        let n = 200_000;
-        let mean = (0..n).map(|_| r.exponential(55.0)).sum::<f64>() / n as f64;
-        assert!((mean - 55.0).abs() < 0.5, "{mean}");
+    fn seeding_is_splitmix64_expansion_and_state_round_trips() {
+        // The stream of seed `s` starts from four SplitMix64 outputs, as before the move to
+        // rand_xoshiro (the reference procedure of the xoshiro authors).
+        for seed in [0u64, 1, 42, u64::MAX] {
+            let mut sm = seed;
+            let want = [0; 4].map(|_| splitmix64(&mut sm));
+            let mut r = Rng::new(seed);
+            assert_eq!(r.state(), want);
+            r.next_u64();
+            let copy = Rng::from_state(r.state());
+            assert_eq!(copy, r);
+        }
     }
 
     #[test]

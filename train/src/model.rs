@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use haca_policy::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 use haca_policy::model::{INPUT_FEATURES, OBS_CLIP};
 use haca_policy::{Activation, Architecture, Policy, PolicyError, PolicyInfo, Rng};
+use rand_distr::{Distribution, StandardNormal};
 
 /// An affine layer. The weight is stored `[in, out]` (burn's `x.matmul(w)` convention) and
 /// transposed to `[out, in]` on export.
@@ -27,7 +28,7 @@ pub fn orthogonal(rows: usize, cols: usize, gain: f64, rng: &mut Rng) -> Vec<f32
     };
     let mut q: Vec<Vec<f64>> = Vec::with_capacity(n);
     while q.len() < n {
-        let mut v: Vec<f64> = (0..m).map(|_| rng.normal()).collect();
+        let mut v: Vec<f64> = (0..m).map(|_| StandardNormal.sample(rng)).collect();
         for u in &q {
             let d: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
             v.iter_mut().zip(u).for_each(|(a, b)| *a -= d * b);

@@ -17,8 +17,7 @@ fn bin() -> Command {
 }
 
 fn out_dir(tag: &str) -> TempPath {
-    let d = TempPath::new("haca-crash", tag);
-    d
+    TempPath::new("haca-crash", tag)
 }
 
 fn text(o: &Output) -> String {

@@ -22,8 +22,7 @@ fn scenario(name: &str) -> Arc<Scenario> {
 }
 
 fn tmp(tag: &str) -> TempPath {
-    let d = TempPath::new("haca-ppo-test", tag);
-    d
+    TempPath::new("haca-ppo-test", tag)
 }
 
 fn tiny(scn: &str) -> TrainConfig {

@@ -25,8 +25,7 @@ fn scenario(name: &str) -> Arc<Scenario> {
 }
 
 fn tmp(tag: &str) -> TempPath {
-    let d = TempPath::new("haca-train-test", tag);
-    d
+    TempPath::new("haca-train-test", tag)
 }
 
 fn tiny(scn: &str) -> TrainConfig {

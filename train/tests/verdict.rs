@@ -15,8 +15,7 @@ fn bin() -> Command {
 }
 
 fn out_dir(tag: &str) -> TempPath {
-    let d = TempPath::new("haca-verdict", tag);
-    d
+    TempPath::new("haca-verdict", tag)
 }
 
 fn text(o: &Output) -> String {

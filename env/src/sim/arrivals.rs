@@ -8,13 +8,12 @@ use haca_policy::{Rng, SizeVisibility, Verification};
 use super::budget::Budget;
 use super::jobs::Job;
 use super::topology::{quantize, Topology};
-use crate::dist::Normals;
+use crate::dist::{exponential, standard_normal};
 use crate::scenario::ArrivalProcess;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Arrivals {
     rng: Rng,
-    normals: Normals,
     /// Jobs arrived so far.
     pub generated: u64,
     last_arrival: f64,
@@ -39,7 +38,7 @@ impl Arrivals {
         } = sc.arrivals.process
         {
             mmpp_high = rng.uniform() * (mean_high_s + mean_low_s) < mean_high_s;
-            mmpp_switch = rng.exponential(if mmpp_high { mean_high_s } else { mean_low_s });
+            mmpp_switch = exponential(&mut rng, if mmpp_high { mean_high_s } else { mean_low_s });
         }
         let mut trace_start = 0;
         if let ArrivalProcess::Trace {
@@ -55,7 +54,6 @@ impl Arrivals {
         }
         Arrivals {
             rng,
-            normals: Normals::default(),
             generated: 0,
             last_arrival: 0.0,
             mmpp_high,
@@ -67,7 +65,6 @@ impl Arrivals {
     /// Redraws the future from `seed`: the arrivals so far are kept.
     pub fn resample(&mut self, seed: u64) {
         self.rng = Rng::new(derive_seed(seed, crate::streams::JOBS));
-        self.normals = Normals::default();
     }
 
     pub fn all_arrived(&self, topo: &Topology) -> bool {
@@ -91,7 +88,7 @@ impl Arrivals {
                 ));
             }
             ArrivalProcess::Poisson => {
-                self.last_arrival + self.rng.exponential(1.0 / sc.arrivals.rate_per_s)
+                self.last_arrival + exponential(&mut self.rng, 1.0 / sc.arrivals.rate_per_s)
             }
             &ArrivalProcess::Mmpp {
                 high_rate,
@@ -108,7 +105,7 @@ impl Arrivals {
                 let peak = base * (1.0 + amplitude);
                 let mut t = self.last_arrival;
                 loop {
-                    t += self.rng.exponential(1.0 / peak);
+                    t += exponential(&mut self.rng, 1.0 / peak);
                     let rate =
                         base * (1.0 + amplitude * (std::f64::consts::TAU * t / period_s).sin());
                     if self.rng.uniform() * peak < rate {
@@ -133,7 +130,7 @@ impl Arrivals {
         loop {
             let rate = rates[self.mmpp_high as usize];
             let dt = if rate > 0.0 {
-                self.rng.exponential(1.0 / rate)
+                exponential(&mut self.rng, 1.0 / rate)
             } else {
                 f64::INFINITY
             };
@@ -145,7 +142,7 @@ impl Arrivals {
             budget.charge(1);
             t = self.mmpp_switch;
             self.mmpp_high = !self.mmpp_high;
-            self.mmpp_switch = t + self.rng.exponential(means[self.mmpp_high as usize]);
+            self.mmpp_switch = t + exponential(&mut self.rng, means[self.mmpp_high as usize]);
         }
     }
 
@@ -164,21 +161,15 @@ impl Arrivals {
                 (trace.input_tokens[i], trace.output_tokens[i])
             }
             _ => (
-                sc.workload
-                    .input_tokens
-                    .sample(rng, &mut self.normals)
-                    .floor() as u32,
-                sc.workload
-                    .output_tokens
-                    .sample(rng, &mut self.normals)
-                    .floor() as u32,
+                sc.workload.input_tokens.sample(rng).floor() as u32,
+                sc.workload.output_tokens.sample(rng).floor() as u32,
             ),
         };
         let est_out = match sc.size_visibility {
             SizeVisibility::Exact => output as f64,
             SizeVisibility::Estimate => {
                 let s2 = (1.0 + sc.estimate_cv * sc.estimate_cv).ln();
-                output as f64 * (s2.sqrt() * self.normals.next(rng) - s2 / 2.0).exp()
+                output as f64 * (s2.sqrt() * standard_normal(rng) - s2 / 2.0).exp()
             }
             SizeVisibility::Hidden => sc.workload.mean_output_tokens,
         };

@@ -10,6 +10,7 @@ use haca_policy::Rng;
 use super::events::{Event, EventQueue};
 use super::jobs::Jobs;
 use super::topology::Topology;
+use crate::dist::exponential;
 use crate::scenario::InitialCache;
 
 /// A job holding a slot. `start` is infinite while it waits for its model to load.
@@ -137,7 +138,7 @@ impl Cluster {
     pub fn schedule_failures(&mut self, topo: &Topology, q: &mut EventQueue) {
         for (i, spec) in topo.sc.nodes.iter().enumerate() {
             if let Some((mtbf, _)) = spec.churn {
-                let t = self.churn_rng.exponential(mtbf);
+                let t = exponential(&mut self.churn_rng, mtbf);
                 q.push(t, Event::NodeDown { node: i as u32 });
             }
         }
@@ -440,7 +441,7 @@ impl Cluster {
         self.cap_up -= topo.sc.nodes[n].capacity();
         self.refresh(topo, n);
         let (_, mttr) = topo.sc.nodes[n].churn.expect("only churning nodes fail");
-        let t = q.now + self.churn_rng.exponential(mttr);
+        let t = q.now + exponential(&mut self.churn_rng, mttr);
         q.push(t, Event::NodeUp { node: n as u32 });
     }
 
@@ -450,7 +451,7 @@ impl Cluster {
         self.cap_up += topo.sc.nodes[n].capacity();
         self.refresh(topo, n);
         let (mtbf, _) = topo.sc.nodes[n].churn.expect("only churning nodes fail");
-        let t = q.now + self.churn_rng.exponential(mtbf);
+        let t = q.now + exponential(&mut self.churn_rng, mtbf);
         q.push(t, Event::NodeDown { node: n as u32 });
     }
 
