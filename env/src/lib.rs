@@ -44,7 +44,7 @@ pub mod streams {
 pub use check::{check_env, CheckError, CheckReport};
 pub use dist::Dist;
 pub use env::{Env, EnvError, EnvSnapshot, Info, RestoreError, Step};
-pub use metrics::{gini, percentile, percentile_sorted, EpisodeMetrics};
+pub use metrics::{gini, percentile, percentile_sorted, EpisodeMetrics, Metric};
 pub use randomize::{ChurnDraw, ProcessKind, Randomize};
 pub use rollout::{router_seed, run_episode, RolloutError};
 pub use scenario::{

@@ -95,9 +95,89 @@ impl EpisodeMetrics {
         Self::NAMES.into_iter().zip(self.values())
     }
 
-    /// Looks a metric up by its name.
-    pub fn get(&self, name: &str) -> Option<f64> {
-        self.pairs().find(|(n, _)| *n == name).map(|(_, v)| v)
+    /// The value of one metric.
+    pub fn value(&self, metric: Metric) -> f64 {
+        self.values()[metric as usize]
+    }
+}
+
+/// One of [`EpisodeMetrics`]' measures, by name: what reports, comparisons and selection refer
+/// to, so that a misspelt metric is a compile error (or, from a command line,
+/// [`Metric::from_name`]'s `None`), never a panic deep in a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    IdleCapacityFrac,
+    StrandedIdleFrac,
+    MeanLatency,
+    P50Latency,
+    P95Latency,
+    P99Latency,
+    MeanQueueingDelay,
+    MeanSlowdown,
+    Throughput,
+    Goodput,
+    SloAttainment,
+    ColdStarts,
+    Retries,
+    MeanFinality,
+    P99Finality,
+    BusyGini,
+    MeanJobsInSystem,
+    JobsArrived,
+    JobsFinished,
+    Decisions,
+    EpisodeTime,
+    EpisodeReturn,
+}
+
+impl Metric {
+    /// Every metric, in the order of [`EpisodeMetrics::NAMES`].
+    pub const ALL: [Metric; 22] = [
+        Metric::IdleCapacityFrac,
+        Metric::StrandedIdleFrac,
+        Metric::MeanLatency,
+        Metric::P50Latency,
+        Metric::P95Latency,
+        Metric::P99Latency,
+        Metric::MeanQueueingDelay,
+        Metric::MeanSlowdown,
+        Metric::Throughput,
+        Metric::Goodput,
+        Metric::SloAttainment,
+        Metric::ColdStarts,
+        Metric::Retries,
+        Metric::MeanFinality,
+        Metric::P99Finality,
+        Metric::BusyGini,
+        Metric::MeanJobsInSystem,
+        Metric::JobsArrived,
+        Metric::JobsFinished,
+        Metric::Decisions,
+        Metric::EpisodeTime,
+        Metric::EpisodeReturn,
+    ];
+
+    /// The stable name (a JSON key and a table column).
+    pub fn name(self) -> &'static str {
+        EpisodeMetrics::NAMES[self as usize]
+    }
+
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Whether smaller is better (reports mark the best value per column with it).
+    pub fn lower_is_better(self) -> bool {
+        !matches!(
+            self,
+            Metric::Throughput | Metric::Goodput | Metric::SloAttainment | Metric::EpisodeReturn
+        )
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -206,7 +286,12 @@ mod tests {
             p99_latency_s: 7.0,
             ..Default::default()
         };
-        assert_eq!(m.get("p99_latency_s"), Some(7.0));
-        assert_eq!(m.get("nope"), None);
+        assert_eq!(m.value(Metric::P99Latency), 7.0);
+        assert_eq!(Metric::from_name("p99_latency_s"), Some(Metric::P99Latency));
+        assert_eq!(Metric::from_name("nope"), None);
+        for (i, metric) in Metric::ALL.into_iter().enumerate() {
+            assert_eq!(metric as usize, i);
+            assert_eq!(metric.name(), EpisodeMetrics::NAMES[i]);
+        }
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use haca_env::{EpisodeMetrics, Scenario};
+use haca_env::{EpisodeMetrics, Metric, Scenario};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde_json::{json, Map, Value};
@@ -26,12 +26,9 @@ pub struct ContenderResult {
 }
 
 impl ContenderResult {
-    pub fn get(&self, metric: &str) -> Summary {
-        self.metrics
-            .iter()
-            .find(|(n, _)| *n == metric)
-            .map(|(_, s)| *s)
-            .unwrap_or_else(|| panic!("unknown metric {metric}"))
+    pub fn get(&self, metric: Metric) -> Summary {
+        // Built in `Metric::ALL` order (see `compare`).
+        self.metrics[metric as usize].1
     }
 }
 
@@ -79,12 +76,11 @@ pub fn compare(
         .iter()
         .zip(records.chunks(episodes))
         .map(|(c, recs)| {
-            let metrics = EpisodeMetrics::NAMES
-                .iter()
-                .enumerate()
-                .map(|(i, &name)| {
-                    let values: Vec<f64> = recs.iter().map(|r| r.metrics.values()[i]).collect();
-                    (name, summarize(&values))
+            let metrics = Metric::ALL
+                .into_iter()
+                .map(|m| {
+                    let values: Vec<f64> = recs.iter().map(|r| r.metrics.value(m)).collect();
+                    (m.name(), summarize(&values))
                 })
                 .collect();
             ContenderResult {
@@ -103,24 +99,16 @@ pub fn compare(
     })
 }
 
-/// Whether smaller is better for a metric (the table marks the best value per column).
-pub fn lower_is_better(metric: &str) -> bool {
-    !matches!(
-        metric,
-        "throughput_jobs_per_s" | "goodput_jobs_per_s" | "slo_attainment" | "episode_return"
-    )
-}
-
 /// The columns of the printed table (the JSON and CSV have every metric).
-pub const TABLE_METRICS: [&str; 8] = [
-    "mean_latency_s",
-    "p99_latency_s",
-    "stranded_idle_frac",
-    "idle_capacity_frac",
-    "mean_slowdown",
-    "slo_attainment",
-    "cold_starts",
-    "busy_gini",
+pub const TABLE_METRICS: [Metric; 8] = [
+    Metric::MeanLatency,
+    Metric::P99Latency,
+    Metric::StrandedIdleFrac,
+    Metric::IdleCapacityFrac,
+    Metric::MeanSlowdown,
+    Metric::SloAttainment,
+    Metric::ColdStarts,
+    Metric::BusyGini,
 ];
 
 pub(crate) fn num(v: f64) -> String {
@@ -168,9 +156,9 @@ impl Comparison {
             .iter()
             .filter(|r| r.contender.is_heuristic())
             .min_by(|a, b| {
-                a.get("mean_latency_s")
+                a.get(Metric::MeanLatency)
                     .mean
-                    .total_cmp(&b.get("mean_latency_s").mean)
+                    .total_cmp(&b.get(Metric::MeanLatency).mean)
             })
     }
 
@@ -208,9 +196,9 @@ impl Comparison {
                 let vals = self
                     .results
                     .iter()
-                    .map(|r| r.get(m).mean)
+                    .map(|r| r.get(*m).mean)
                     .filter(|v| !v.is_nan());
-                if lower_is_better(m) {
+                if m.lower_is_better() {
                     vals.fold(f64::INFINITY, f64::min)
                 } else {
                     vals.fold(f64::NEG_INFINITY, f64::max)
@@ -220,17 +208,17 @@ impl Comparison {
         for r in &self.results {
             let mut row = vec![r.contender.name().to_string()];
             for (m, best_v) in TABLE_METRICS.iter().zip(&best_of) {
-                let s = r.get(m);
+                let s = r.get(*m);
                 let mark = if s.mean == *best_v { "*" } else { "" };
                 row.push(format!("{}{mark}", cell(s)));
             }
-            let lat = r.get("mean_latency_s").mean;
-            row.push(random.map_or("-".into(), |x| change(lat, x.get("mean_latency_s").mean)));
+            let lat = r.get(Metric::MeanLatency).mean;
+            row.push(random.map_or("-".into(), |x| change(lat, x.get(Metric::MeanLatency).mean)));
             if let Some(b) = best {
-                row.push(change(lat, b.get("mean_latency_s").mean));
+                row.push(change(lat, b.get(Metric::MeanLatency).mean));
                 row.push(change(
-                    r.get("stranded_idle_frac").mean,
-                    b.get("stranded_idle_frac").mean,
+                    r.get(Metric::StrandedIdleFrac).mean,
+                    b.get(Metric::StrandedIdleFrac).mean,
                 ));
             }
             rows.push(row);

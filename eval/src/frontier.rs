@@ -36,8 +36,8 @@ impl Frontier {
                 .iter()
                 .map(|r| FrontierPoint {
                     name: r.contender.name().to_string(),
-                    stranded: r.get("stranded_idle_frac"),
-                    latency: r.get("mean_latency_s"),
+                    stranded: r.get(haca_env::Metric::StrandedIdleFrac),
+                    latency: r.get(haca_env::Metric::MeanLatency),
                 })
                 .collect(),
         }

@@ -18,7 +18,7 @@ pub mod plots;
 pub mod stats;
 mod sweep;
 
-pub use compare::{compare, lower_is_better, Comparison, ContenderResult, TABLE_METRICS};
+pub use compare::{compare, Comparison, ContenderResult, TABLE_METRICS};
 pub use contender::{episode_seed, run_episode, Contender, EpisodeRecord, EvalError};
 pub use paired::Pair;
 pub use sweep::{

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use haca_env::EpisodeMetrics;
+use haca_env::Metric;
 use serde_json::{json, Value};
 
 use crate::compare::{finite, num, signed, Comparison};
@@ -51,14 +51,13 @@ impl Comparison {
     /// workload's): the direct test of a difference under common random numbers.
     /// Episodes where the metric does not apply (NaN) are left out. `None` for an unknown
     /// contender or metric.
-    pub fn paired(&self, a: &str, b: &str, metric: &str) -> Option<Summary> {
-        let i = EpisodeMetrics::NAMES.iter().position(|&n| n == metric)?;
+    pub fn paired(&self, a: &str, b: &str, metric: Metric) -> Option<Summary> {
         let (ra, rb) = (self.result(a)?, self.result(b)?);
         let diffs: Vec<f64> = ra
             .episodes
             .iter()
             .zip(&rb.episodes)
-            .map(|(x, y)| x.values()[i] - y.values()[i])
+            .map(|(x, y)| x.value(metric) - y.value(metric))
             .filter(|d| !d.is_nan())
             .collect();
         Some(summarize(&diffs))
@@ -88,10 +87,10 @@ impl Comparison {
                     heuristic: h.to_string(),
                     best: Some(h) == best,
                     latency: self
-                        .paired(p, h, "mean_latency_s")
+                        .paired(p, h, Metric::MeanLatency)
                         .expect("known contenders"),
                     stranded: self
-                        .paired(p, h, "stranded_idle_frac")
+                        .paired(p, h, Metric::StrandedIdleFrac)
                         .expect("known contenders"),
                 });
             }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use haca_env::Scenario;
+use haca_env::{Metric, Scenario};
 use indicatif::ProgressBar;
 use serde_json::{json, Value};
 
@@ -71,15 +71,18 @@ pub fn sweep(
 }
 
 /// The metrics a sweep reports in its table and charts.
-pub const SWEEP_METRICS: [(&str, &str); 4] = [
-    ("mean_latency_s", "mean response latency (s)"),
-    ("p99_latency_s", "p99 response latency (s)"),
-    ("stranded_idle_frac", "stranded idle fraction of capacity"),
-    ("idle_capacity_frac", "idle fraction of capacity"),
+pub const SWEEP_METRICS: [(Metric, &str); 4] = [
+    (Metric::MeanLatency, "mean response latency (s)"),
+    (Metric::P99Latency, "p99 response latency (s)"),
+    (
+        Metric::StrandedIdleFrac,
+        "stranded idle fraction of capacity",
+    ),
+    (Metric::IdleCapacityFrac, "idle fraction of capacity"),
 ];
 
 impl Sweep {
-    fn series(&self, metric: &str) -> Vec<(String, Vec<(f64, f64)>)> {
+    fn series(&self, metric: Metric) -> Vec<(String, Vec<(f64, f64)>)> {
         let Some(first) = self.points.first() else {
             return vec![];
         };
@@ -117,7 +120,7 @@ impl Sweep {
                         title: format!("{}: {label} against offered load", self.scenario),
                         x_label: "offered load".into(),
                         y_label: label.to_string(),
-                        series: self.series(m),
+                        series: self.series(*m),
                         log_x: false,
                         markers: true,
                     },
@@ -198,7 +201,7 @@ pub fn capacity(
                     return Ok((n, p));
                 }
                 let cmp = compare(&sc, std::slice::from_ref(c), episodes, seed, 0, progress)?;
-                let p = cmp.results[0].get("p99_latency_s").mean;
+                let p = cmp.results[0].get(Metric::P99Latency).mean;
                 probes.push((n, p));
                 Ok((n, p))
             };

@@ -90,13 +90,21 @@ fn summaries_are_the_episode_means_and_common_seeds_are_shared() {
         })
         .collect();
     let diffs: Vec<f64> = lat.iter().zip(&lwl).map(|(a, b)| a - b).collect();
-    let paired = cmp.paired("sed", "lwl", "mean_latency_s").unwrap();
+    let paired = cmp
+        .paired("sed", "lwl", haca_env::Metric::MeanLatency)
+        .unwrap();
     assert_eq!(paired, haca_eval::stats::summarize(&diffs));
-    let itself = cmp.paired("sed", "sed", "mean_latency_s").unwrap();
+    let itself = cmp
+        .paired("sed", "sed", haca_env::Metric::MeanLatency)
+        .unwrap();
     assert_eq!((itself.mean, itself.ci95), (0.0, 0.0));
-    assert!(cmp.paired("sed", "nope", "mean_latency_s").is_none());
-    assert!(cmp.paired("sed", "lwl", "nope").is_none());
-    let s = cmp.result("sed").unwrap().get("mean_latency_s");
+    assert!(cmp
+        .paired("sed", "nope", haca_env::Metric::MeanLatency)
+        .is_none());
+    let s = cmp
+        .result("sed")
+        .unwrap()
+        .get(haca_env::Metric::MeanLatency);
     assert!((s.mean - mean).abs() < 1e-9 * mean);
     assert_eq!(s.n, 4);
     // Same seeds: both routers saw the same 4 workloads (same arrival counts and the same
@@ -194,7 +202,7 @@ fn policies_are_paired_with_every_heuristic_best_first() {
     for p in &pairs {
         assert_eq!(p.policy, "policy:haca-small");
         let lat = cmp
-            .paired(&p.policy, &p.heuristic, "mean_latency_s")
+            .paired(&p.policy, &p.heuristic, haca_env::Metric::MeanLatency)
             .unwrap();
         assert_eq!(p.latency, lat);
         let below = |s: haca_eval::stats::Summary| s.mean + s.ci95 < 0.0;

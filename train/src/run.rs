@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use haca_env::Scenario;
+use haca_env::{Metric, Scenario};
 use haca_eval::{compare, Comparison, Contender};
 use haca_policy::Policy;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -195,14 +195,14 @@ fn checkpoint_eval(
         cfg.eval_episodes,
         eval_seed,
     )?;
-    let get = |who: &str, m: &str| cmp.result(who).expect("evaluated").get(m).mean;
-    let affinity = get("affinity", "mean_latency_s");
-    let lat = get("policy", "mean_latency_s");
-    let stranded = get("policy", "stranded_idle_frac");
-    let sed = get("sed", "mean_latency_s");
+    let get = |who: &str, m: Metric| cmp.result(who).expect("evaluated").get(m).mean;
+    let affinity = get("affinity", Metric::MeanLatency);
+    let lat = get("policy", Metric::MeanLatency);
+    let stranded = get("policy", Metric::StrandedIdleFrac);
+    let sed = get("sed", Metric::MeanLatency);
     let score = select::score(&cmp, "policy", select::weighted(&trainer.scenario));
     let paired = cmp
-        .paired("policy", "sed", "mean_latency_s")
+        .paired("policy", "sed", Metric::MeanLatency)
         .expect("both evaluated");
     let step = trainer.state.global_step as usize;
     tb.add_scalar("eval/mean_latency", lat as f32, step);

@@ -38,9 +38,9 @@ pub fn weighted(scenario: &Scenario) -> bool {
 pub fn score(cmp: &Comparison, who: &str, weighted: bool) -> f64 {
     let result = cmp.result(who).expect("evaluated");
     if weighted {
-        -result.get("episode_return").mean
+        -result.get(haca_env::Metric::EpisodeReturn).mean
     } else {
-        result.get("mean_latency_s").mean
+        result.get(haca_env::Metric::MeanLatency).mean
     }
 }
 

@@ -2,6 +2,7 @@
 //! seeds nothing was selected on, in one line a person reads first. It is printed at the end of
 //! every run and recorded in the exported file's metadata (key `verdict`).
 
+use haca_env::Metric;
 use std::fmt;
 
 use haca_eval::Comparison;
@@ -33,7 +34,7 @@ impl Outcome {
 pub struct Verdict {
     pub outcome: Outcome,
     pub baseline: String,
-    pub metric: &'static str,
+    pub metric: Metric,
     /// Mean and 95% half-width of (policy - baseline), episode by episode.
     pub paired_mean: f64,
     pub paired_ci95: f64,
@@ -50,11 +51,11 @@ impl Verdict {
     /// The verdict on contender `policy` of `cmp` against `cmp`'s best heuristic; `None` when
     /// the comparison lacks either.
     pub fn from_comparison(cmp: &Comparison, policy: &str) -> Option<Verdict> {
-        let metric = "mean_latency_s";
+        let metric = Metric::MeanLatency;
         let best = cmp.best_heuristic()?;
         let baseline = best.contender.name().to_string();
         let d = cmp.paired(policy, &baseline, metric)?;
-        let s = cmp.paired(policy, &baseline, "stranded_idle_frac")?;
+        let s = cmp.paired(policy, &baseline, Metric::StrandedIdleFrac)?;
         let outcome = if d.mean + d.ci95 < 0.0 {
             Outcome::Beats
         } else if d.mean - d.ci95 > 0.0 {
@@ -106,7 +107,7 @@ impl Verdict {
             "line": self.line(),
             "outcome": self.outcome.as_str(),
             "baseline": self.baseline,
-            "metric": self.metric,
+            "metric": self.metric.name(),
             "paired_mean": self.paired_mean,
             "paired_ci95": self.paired_ci95,
             "policy_mean": self.policy_mean,

@@ -137,8 +137,14 @@ fn warm_start_clones_the_teacher() {
         let cmp = haca_train::run::evaluate(&sc, t.export("{}".into()).unwrap(), "p", "sed", 4, 9)
             .unwrap();
         (
-            cmp.result("p").unwrap().get("mean_latency_s").mean,
-            cmp.result("sed").unwrap().get("mean_latency_s").mean,
+            cmp.result("p")
+                .unwrap()
+                .get(haca_env::Metric::MeanLatency)
+                .mean,
+            cmp.result("sed")
+                .unwrap()
+                .get(haca_env::Metric::MeanLatency)
+                .mean,
         )
     };
     let (before, sed) = lat(&t);

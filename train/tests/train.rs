@@ -251,7 +251,10 @@ fn smoke_train_export_evaluate() {
         &indicatif::ProgressBar::hidden(),
     )
     .unwrap();
-    assert_eq!(cmp.results[0].get("jobs_finished").mean, 2000.0);
+    assert_eq!(
+        cmp.results[0].get(haca_env::Metric::JobsFinished).mean,
+        2000.0
+    );
     // Resume the finished run with a larger budget (`--total-steps`): it continues from
     // update 4; a budget below what is done is refused.
     let resume = |total| haca_train::run::RunOptions {
