@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use haca_env::{AutoresetMode, Env, Scenario, VecEnv};
-use haca_policy::{
-    features, RoundRobinRouter, Router, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES,
-};
+use haca_policy::{ObsBatch, RoundRobinRouter, Router};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -24,19 +22,13 @@ fn median(mut xs: Vec<f64>) -> f64 {
 fn single(sc: &Arc<Scenario>, decisions: u64, encode: bool) -> f64 {
     let mut env = Env::new(sc.clone());
     let mut router = RoundRobinRouter::default();
-    let mn = env.max_nodes();
-    let (mut nodes, mut job, mut global, mut mask) = (
-        vec![0.0; mn * NODE_FEATURES],
-        [0.0; JOB_FEATURES],
-        [0.0; GLOBAL_FEATURES],
-        vec![false; mn],
-    );
+    let mut obs = ObsBatch::new(1, env.max_nodes());
     env.reset(Some(0));
     let start = Instant::now();
     let mut done = 0;
     while done < decisions {
         if encode {
-            features::encode(env.obs(), &mut nodes, &mut job, &mut global, &mut mask);
+            env.encode(obs.get_mut(0));
         }
         let a = router.route(env.obs());
         let over = env.step(a).expect("round-robin is legal").done();
@@ -60,7 +52,7 @@ fn vectorized(sc: &Arc<Scenario>, envs: usize, steps: usize) -> f64 {
     let start = Instant::now();
     for _ in 0..steps {
         for e in 0..envs {
-            let mask = &venv.mask[e * mn..(e + 1) * mn];
+            let mask = venv.obs.get(e).mask;
             let a = (0..mn)
                 .map(|k| (next[e] + k) % mn)
                 .find(|&i| mask[i])

@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use haca_policy::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
-use haca_policy::{RandomRouter, Router};
+use haca_policy::{ObsBatch, RandomRouter, Router};
 
 use crate::env::{Env, EnvError};
 use crate::scenario::Scenario;
@@ -23,40 +22,19 @@ pub struct CheckError {
     pub message: String,
 }
 
-struct Buffers {
-    nodes: Vec<f32>,
-    job: Vec<f32>,
-    global: Vec<f32>,
-    mask: Vec<bool>,
+/// One encoded observation of an env.
+fn encoded(env: &Env, out: &mut ObsBatch) {
+    env.encode(out.get_mut(0));
 }
 
-impl Buffers {
-    fn new(max_nodes: usize) -> Self {
-        Buffers {
-            nodes: vec![0.0; max_nodes * NODE_FEATURES],
-            job: vec![0.0; JOB_FEATURES],
-            global: vec![0.0; GLOBAL_FEATURES],
-            mask: vec![false; max_nodes],
-        }
-    }
-
-    fn fill(&mut self, env: &Env) {
-        env.encode(
-            &mut self.nodes,
-            &mut self.job,
-            &mut self.global,
-            &mut self.mask,
-        );
-    }
-
-    fn bits(&self) -> Vec<u32> {
-        self.nodes
-            .iter()
-            .chain(&self.job)
-            .chain(&self.global)
-            .map(|x| x.to_bits())
-            .collect()
-    }
+/// The observation's features as bits (NaN-safe equality).
+fn bits(obs: &ObsBatch) -> Vec<u32> {
+    obs.nodes
+        .iter()
+        .chain(&obs.job)
+        .chain(&obs.global)
+        .map(|x| x.to_bits())
+        .collect()
 }
 
 /// Checks an env on `scenario`: reset and step determinism (two envs with the same seed follow
@@ -76,7 +54,7 @@ pub fn check_env(
     };
     let (mut a, mut b) = (Env::new(scenario.clone()), Env::new(scenario.clone()));
     let mn = a.max_nodes();
-    let (mut ba, mut bb) = (Buffers::new(mn), Buffers::new(mn));
+    let (mut ba, mut bb) = (ObsBatch::new(1, mn), ObsBatch::new(1, mn));
     if !matches!(b.step(0), Err(EnvError::NotReset)) {
         return Err(fail("step before reset was not rejected".into()));
     }
@@ -119,9 +97,9 @@ pub fn check_env(
         let mut ret = 0.0;
         let mut steps = 0;
         loop {
-            ba.fill(&a);
-            bb.fill(&b);
-            if ba.bits() != bb.bits() || ba.mask != bb.mask {
+            encoded(&a, &mut ba);
+            encoded(&b, &mut bb);
+            if bits(&ba) != bits(&bb) || ba.mask != bb.mask {
                 return Err(fail(format!(
                     "episode {ep} step {steps}: same seed, different features"
                 )));

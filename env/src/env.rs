@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use haca_policy::features::{self, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
-use haca_policy::ClusterView;
+use haca_policy::{ClusterView, ObsMut};
 
 use crate::metrics::EpisodeMetrics;
 use crate::scenario::{Scenario, ScenarioError};
@@ -379,16 +379,10 @@ impl Env {
         self.sim.scenario().max_nodes
     }
 
-    /// Writes the feature encoding of the current observation (see `haca_policy::features`):
-    /// `nodes` holds `max_nodes() * NODE_FEATURES` values, `mask` `max_nodes()` entries.
-    pub fn encode(
-        &self,
-        nodes: &mut [f32],
-        job: &mut [f32],
-        global: &mut [f32],
-        mask: &mut [bool],
-    ) {
-        features::encode(&self.sim.view, nodes, job, global, mask);
+    /// Writes the feature encoding of the current observation (see `haca_policy::features`)
+    /// into `out`, which has `max_nodes()` node rows.
+    pub fn encode(&self, out: ObsMut<'_>) {
+        features::encode(&self.sim.view, out);
     }
 
     /// Where every job of the episode is (for conservation checks and debugging).

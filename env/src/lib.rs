@@ -53,4 +53,4 @@ pub use scenario::{
 };
 pub use sim::JobCounts;
 pub use trace::{Trace, TraceError};
-pub use vec_env::{in_pool, AutoresetMode, VecEnv, VecEnvError};
+pub use vec_env::{in_pool, AutoresetMode, EnvOutcome, VecEnv, VecEnvError};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use haca_policy::features::{self, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 use haca_policy::rng::derive_seed;
 use haca_policy::ClusterView;
+use haca_policy::{ObsBatch, ObsMut};
 use rayon::prelude::*;
 
 use crate::env::{Env, EnvError, EnvSnapshot, RestoreError};
@@ -40,42 +41,55 @@ pub enum AutoresetMode {
 
 /// `num_envs` copies of one scenario, each with its own seed derived from a base seed.
 ///
-/// Buffers (row-major, index `e` is the env):
-/// `node_obs[e, max_nodes, NODE_FEATURES]`, `job_obs[e, JOB_FEATURES]`,
-/// `global_obs[e, GLOBAL_FEATURES]`, `mask[e, max_nodes]`, and per env `rewards`, `terminated`,
-/// `truncated`, `final_metrics`.
+/// `obs` holds every env's current observation (row `e` is env `e`), `outcomes[e]` what env
+/// `e`'s last step gave: reward, flags, the finished episode's metrics, credits.
 #[derive(Debug)]
 pub struct VecEnv {
     envs: Vec<Env>,
     mode: AutoresetMode,
     max_nodes: usize,
-    pub node_obs: Vec<f32>,
-    pub job_obs: Vec<f32>,
-    pub global_obs: Vec<f32>,
-    pub mask: Vec<bool>,
-    pub rewards: Vec<f32>,
-    pub terminated: Vec<bool>,
-    pub truncated: Vec<bool>,
-    /// Metrics of episodes that ended in the last step (`None` for the others).
-    pub final_metrics: Vec<Option<EpisodeMetrics>>,
+    pub obs: ObsBatch,
     /// In `SameStep` mode, the final observation of an env whose episode was truncated in the
     /// last step (a value bootstrap needs it; a terminated episode's has no decision to
-    /// encode), laid out as `node_obs`, `job_obs`, `global_obs` and `mask`. With no job
-    /// waiting, its mask marks every node of the episode's network, so a policy's pooled
-    /// context reads the whole network. Valid where `truncated[e]`.
-    pub final_node_obs: Vec<f32>,
-    pub final_job_obs: Vec<f32>,
-    pub final_global_obs: Vec<f32>,
-    pub final_mask: Vec<bool>,
-    /// With [`VecEnv::record_credits`]: the per-job credits each env recorded in the last step,
-    /// as (decision, seconds), belonging to episode `credit_episode[e]` (the episode that was
-    /// running when the step began: with `SameStep` a reset may follow in the same step).
-    pub credits: Vec<Vec<(u64, f64)>>,
-    pub credit_episode: Vec<u64>,
-    /// Each env's `Info::job_seconds` of the last step.
-    pub job_seconds: Vec<f32>,
+    /// encode). With no job waiting, its mask marks every node of the episode's network, so a
+    /// policy's pooled context reads the whole network. Valid where `outcomes[e].truncated`.
+    pub final_obs: ObsBatch,
+    pub outcomes: Vec<EnvOutcome>,
     /// Envs to reset at their next step (NextStep) or that are ended (Disabled).
     pending_reset: Vec<bool>,
+}
+
+/// What one env's last step gave.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnvOutcome {
+    pub reward: f32,
+    pub terminated: bool,
+    pub truncated: bool,
+    /// Metrics of the episode that ended in the last step, if one did.
+    pub final_metrics: Option<EpisodeMetrics>,
+    /// With [`VecEnv::record_credits`]: the per-job credits the env recorded in the last step,
+    /// as (decision, seconds), belonging to episode `credit_episode` (the episode that was
+    /// running when the step began: with `SameStep` a reset may follow in the same step).
+    pub credits: Vec<(u64, f64)>,
+    pub credit_episode: u64,
+    /// The env's `Info::job_seconds` of the last step.
+    pub job_seconds: f32,
+}
+
+impl EnvOutcome {
+    pub fn done(&self) -> bool {
+        self.terminated || self.truncated
+    }
+
+    /// As after a reset: nothing happened yet (credits keep their allocation).
+    fn clear(&mut self) {
+        self.reward = 0.0;
+        self.terminated = false;
+        self.truncated = false;
+        self.final_metrics = None;
+        self.credits.clear();
+        self.job_seconds = 0.0;
+    }
 }
 
 /// An env of the vector rejected its action.
@@ -86,6 +100,24 @@ pub struct VecEnvError {
     pub source: EnvError,
 }
 
+/// The rows of `batch`, to write in parallel.
+fn par_rows(batch: &mut ObsBatch) -> impl IndexedParallelIterator<Item = ObsMut<'_>> {
+    let n = batch.max_nodes();
+    (
+        batch.nodes.par_chunks_mut(n * NODE_FEATURES),
+        batch.job.par_chunks_mut(JOB_FEATURES),
+        batch.global.par_chunks_mut(GLOBAL_FEATURES),
+        batch.mask.par_chunks_mut(n),
+    )
+        .into_par_iter()
+        .map(|(nodes, job, global, mask)| ObsMut {
+            nodes,
+            job,
+            global,
+            mask,
+        })
+}
+
 impl VecEnv {
     pub fn new(scenario: Arc<Scenario>, num_envs: usize, mode: AutoresetMode) -> VecEnv {
         assert!(num_envs > 0, "a VecEnv needs at least one env");
@@ -94,21 +126,9 @@ impl VecEnv {
             envs: (0..num_envs).map(|_| Env::new(scenario.clone())).collect(),
             mode,
             max_nodes,
-            node_obs: vec![0.0; num_envs * max_nodes * NODE_FEATURES],
-            job_obs: vec![0.0; num_envs * JOB_FEATURES],
-            global_obs: vec![0.0; num_envs * GLOBAL_FEATURES],
-            mask: vec![false; num_envs * max_nodes],
-            rewards: vec![0.0; num_envs],
-            terminated: vec![false; num_envs],
-            truncated: vec![false; num_envs],
-            final_metrics: vec![None; num_envs],
-            final_node_obs: vec![0.0; num_envs * max_nodes * NODE_FEATURES],
-            final_job_obs: vec![0.0; num_envs * JOB_FEATURES],
-            final_global_obs: vec![0.0; num_envs * GLOBAL_FEATURES],
-            final_mask: vec![false; num_envs * max_nodes],
-            credits: vec![Vec::new(); num_envs],
-            credit_episode: vec![0; num_envs],
-            job_seconds: vec![0.0; num_envs],
+            obs: ObsBatch::new(num_envs, max_nodes),
+            final_obs: ObsBatch::new(num_envs, max_nodes),
+            outcomes: vec![EnvOutcome::default(); num_envs],
             pending_reset: vec![false; num_envs],
         }
     }
@@ -145,24 +165,14 @@ impl VecEnv {
     /// batch, for input-dependent baselines).
     pub fn reset_groups(&mut self, seed: u64, group: usize) {
         let group = group.max(1);
-        let mn = self.max_nodes;
-        (
-            self.envs.par_iter_mut(),
-            self.node_obs.par_chunks_mut(mn * NODE_FEATURES),
-            self.job_obs.par_chunks_mut(JOB_FEATURES),
-            self.global_obs.par_chunks_mut(GLOBAL_FEATURES),
-            self.mask.par_chunks_mut(mn),
-        )
+        (self.envs.par_iter_mut(), par_rows(&mut self.obs))
             .into_par_iter()
             .enumerate()
-            .for_each(|(e, (env, nodes, job, global, mask))| {
+            .for_each(|(e, (env, out))| {
                 let (view, _) = env.reset(Some(derive_seed(seed, (e / group) as u64)));
-                features::encode(view, nodes, job, global, mask);
+                features::encode(view, out);
             });
-        self.rewards.fill(0.0);
-        self.terminated.fill(false);
-        self.truncated.fill(false);
-        self.final_metrics.fill(None);
+        self.outcomes.iter_mut().for_each(EnvOutcome::clear);
         self.pending_reset.fill(false);
     }
 
@@ -190,130 +200,96 @@ impl VecEnv {
                 self.envs.len()
             )));
         }
-        let mn = self.max_nodes;
         (
             self.envs.par_iter_mut(),
             envs.par_iter(),
-            self.node_obs.par_chunks_mut(mn * NODE_FEATURES),
-            self.job_obs.par_chunks_mut(JOB_FEATURES),
-            self.global_obs.par_chunks_mut(GLOBAL_FEATURES),
-            self.mask.par_chunks_mut(mn),
+            par_rows(&mut self.obs),
         )
             .into_par_iter()
-            .map(|(env, snap, nodes, job, global, mask)| {
+            .map(|(env, snap, out)| {
                 env.restore(snap)?;
-                features::encode(env.obs(), nodes, job, global, mask);
+                features::encode(env.obs(), out);
                 Ok(())
             })
             .collect::<Result<Vec<()>, RestoreError>>()?;
-        self.rewards.fill(0.0);
-        self.terminated.fill(false);
-        self.truncated.fill(false);
-        self.final_metrics.fill(None);
+        self.outcomes.iter_mut().for_each(EnvOutcome::clear);
         self.pending_reset.copy_from_slice(pending);
         Ok(())
     }
 
     /// Steps every env with its action (`actions[e]` is a node index of env `e`) in parallel
-    /// and writes the new observations, rewards and flags into the buffers.
+    /// and writes the new observations and outcomes.
     ///
     /// On an illegal action the first offending env is reported; the other envs have stepped.
     pub fn step(&mut self, actions: &[usize]) -> Result<(), VecEnvError> {
         assert_eq!(actions.len(), self.envs.len(), "one action per env");
-        let mn = self.max_nodes;
         let mode = self.mode;
         // A step is a few hundred nanoseconds: hand rayon batches, not single envs.
         let min_len = (self.envs.len() / (4 * rayon::current_num_threads())).max(1);
         let errors: Option<VecEnvError> = (
             self.envs.par_iter_mut(),
             actions.par_iter(),
-            self.node_obs.par_chunks_mut(mn * NODE_FEATURES),
-            self.job_obs.par_chunks_mut(JOB_FEATURES),
-            self.global_obs.par_chunks_mut(GLOBAL_FEATURES),
-            self.mask.par_chunks_mut(mn),
-            self.rewards.par_iter_mut(),
-            self.terminated.par_iter_mut(),
-            self.truncated.par_iter_mut(),
-            self.final_metrics.par_iter_mut(),
+            par_rows(&mut self.obs),
+            par_rows(&mut self.final_obs),
+            self.outcomes.par_iter_mut(),
             self.pending_reset.par_iter_mut(),
-            (
-                self.final_node_obs.par_chunks_mut(mn * NODE_FEATURES),
-                self.final_job_obs.par_chunks_mut(JOB_FEATURES),
-                self.final_global_obs.par_chunks_mut(GLOBAL_FEATURES),
-                self.final_mask.par_chunks_mut(mn),
-                self.credits.par_iter_mut(),
-                self.credit_episode.par_iter_mut(),
-                self.job_seconds.par_iter_mut(),
-            )
-                .into_par_iter(),
         )
             .into_par_iter()
             .with_min_len(min_len)
             .enumerate()
-            .filter_map(
-                |(
-                    e,
-                    (
-                        env,
-                        &action,
-                        nodes,
-                        job,
-                        global,
-                        mask,
-                        reward,
-                        term,
-                        trunc,
-                        fin,
-                        pending,
-                        (f_nodes, f_job, f_global, f_mask, credits, credit_ep, job_s),
-                    ),
-                )| {
-                    *fin = None;
-                    credits.clear();
-                    *job_s = 0.0;
-                    *credit_ep = env.info().episode_seed;
-                    if *pending {
-                        *reward = 0.0;
-                        *term = false;
-                        *trunc = false;
-                        if mode == AutoresetMode::NextStep {
-                            *pending = false;
-                            let (view, _) = env.reset(None);
-                            features::encode(view, nodes, job, global, mask);
-                        }
-                        return None;
-                    }
-                    let step = match env.step(action) {
-                        Ok(s) => s,
-                        Err(source) => return Some(VecEnvError { env: e, source }),
-                    };
-                    *reward = step.reward as f32;
-                    *job_s = step.info.job_seconds as f32;
-                    *term = step.terminated;
-                    *trunc = step.truncated;
-                    let done = step.done();
-                    *fin = step.info.metrics;
-                    let (truncated, real) = (step.truncated, step.info.nodes.min(f_mask.len()));
-                    env.take_credits(credits);
-                    if done && mode == AutoresetMode::SameStep {
-                        if truncated {
-                            features::encode(env.obs(), f_nodes, f_job, f_global, f_mask);
-                            if !f_mask.iter().any(|&m| m) {
-                                f_mask[..real].fill(true);
-                            }
-                        }
-                        env.reset(None);
-                    } else if done {
-                        *pending = true;
-                    }
-                    features::encode(env.obs(), nodes, job, global, mask);
-                    None
-                },
-            )
+            .filter_map(|(e, (env, &action, out, last, outcome, pending))| {
+                step_one(env, action, mode, out, last, outcome, pending)
+                    .err()
+                    .map(|source| VecEnvError { env: e, source })
+            })
             .min_by_key(|err| err.env);
         match errors {
             Some(err) => Err(err),
             None => Ok(()),
         }
     }
+}
+
+/// One env's share of [`VecEnv::step`]: steps it, records the outcome, writes its observation
+/// into `out` (and a truncated episode's last one into `last`), and resets it as `mode` says.
+fn step_one(
+    env: &mut Env,
+    action: usize,
+    mode: AutoresetMode,
+    out: ObsMut<'_>,
+    mut last: ObsMut<'_>,
+    outcome: &mut EnvOutcome,
+    pending: &mut bool,
+) -> Result<(), EnvError> {
+    outcome.clear();
+    outcome.credit_episode = env.info().episode_seed;
+    if *pending {
+        if mode == AutoresetMode::NextStep {
+            *pending = false;
+            let (view, _) = env.reset(None);
+            features::encode(view, out);
+        }
+        return Ok(());
+    }
+    let step = env.step(action)?;
+    outcome.reward = step.reward as f32;
+    outcome.job_seconds = step.info.job_seconds as f32;
+    outcome.terminated = step.terminated;
+    outcome.truncated = step.truncated;
+    outcome.final_metrics = step.info.metrics;
+    let (done, real) = (step.done(), step.info.nodes.min(last.mask.len()));
+    env.take_credits(&mut outcome.credits);
+    if done && mode == AutoresetMode::SameStep {
+        if outcome.truncated {
+            features::encode(env.obs(), last.reborrow());
+            if !last.mask.iter().any(|&m| m) {
+                last.mask[..real].fill(true);
+            }
+        }
+        env.reset(None);
+    } else if done {
+        *pending = true;
+    }
+    features::encode(env.obs(), out);
+    Ok(())
 }

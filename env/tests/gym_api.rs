@@ -4,7 +4,7 @@ mod common;
 
 use haca_env::{AutoresetMode, Env, EnvError, VecEnv};
 use haca_policy::rng::derive_seed;
-use haca_policy::{RandomRouter, Router, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
+use haca_policy::{ObsBatch, RandomRouter, Router, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 
 #[test]
 fn step_contract_and_errors() {
@@ -86,15 +86,27 @@ fn encode_writes_the_documented_shapes() {
         (n, j, g),
         (16 * NODE_FEATURES, JOB_FEATURES, GLOBAL_FEATURES)
     );
-    let (mut nodes, mut job, mut global, mut mask) =
-        (vec![0.0; n], vec![0.0; j], vec![0.0; g], vec![false; 16]);
-    env.encode(&mut nodes, &mut job, &mut global, &mut mask);
-    assert_eq!(mask, env.obs().mask);
-    assert!(nodes
+    let mut obs = ObsBatch::new(1, 16);
+    env.encode(obs.get_mut(0));
+    assert_eq!(
+        (obs.nodes.len(), obs.job.len(), obs.global.len()),
+        (n, j, g)
+    );
+    assert_eq!(obs.mask, env.obs().mask);
+    assert!(obs
+        .nodes
         .iter()
-        .chain(&job)
-        .chain(&global)
+        .chain(&obs.job)
+        .chain(&obs.global)
         .all(|x| x.is_finite()));
+}
+
+fn rewards(venv: &VecEnv) -> Vec<f32> {
+    venv.outcomes.iter().map(|o| o.reward).collect()
+}
+
+fn flags(venv: &VecEnv, f: impl Fn(&haca_env::EnvOutcome) -> bool) -> Vec<bool> {
+    venv.outcomes.iter().map(f).collect()
 }
 
 fn random_actions(venv: &VecEnv, routers: &mut [RandomRouter]) -> Vec<usize> {
@@ -119,10 +131,17 @@ fn vec_env_matches_standalone_envs_and_is_deterministic() {
         for _ in 0..2_500 {
             let actions = random_actions(&venv, &mut routers);
             venv.step(&actions).unwrap();
-            trace.push((venv.node_obs.clone(), venv.rewards.clone(), actions));
-            finished += venv.final_metrics.iter().flatten().count();
+            trace.push((venv.obs.nodes.clone(), rewards(&venv), actions));
+            finished += venv
+                .outcomes
+                .iter()
+                .filter(|o| o.final_metrics.is_some())
+                .count();
             for e in 0..envs {
-                assert_eq!(venv.terminated[e], venv.final_metrics[e].is_some());
+                assert_eq!(
+                    venv.outcomes[e].terminated,
+                    venv.outcomes[e].final_metrics.is_some()
+                );
             }
         }
         (trace, finished)
@@ -139,11 +158,10 @@ fn vec_env_matches_standalone_envs_and_is_deterministic() {
     for (node_obs, rewards, actions) in a.iter().take(999) {
         let step = solo.step(actions[3]).unwrap();
         assert_eq!(step.reward as f32, rewards[3]);
-        let (n, j, g) = solo.feature_sizes();
-        let (mut nodes, mut job, mut global, mut mask) =
-            (vec![0.0; n], vec![0.0; j], vec![0.0; g], vec![false; 10]);
-        solo.encode(&mut nodes, &mut job, &mut global, &mut mask);
-        assert_eq!(&node_obs[3 * n..4 * n], &nodes[..]);
+        let (n, _, _) = solo.feature_sizes();
+        let mut obs = ObsBatch::new(1, 10);
+        solo.encode(obs.get_mut(0));
+        assert_eq!(&node_obs[3 * n..4 * n], &obs.nodes[..]);
     }
 }
 
@@ -164,23 +182,27 @@ fn next_step_autoreset_keeps_the_final_observation_then_resets() {
         venv.reset(1);
         venv.step(&[0, 0]).unwrap();
         venv.step(&[0, 0]).unwrap();
-        assert_eq!(venv.terminated, [true, true], "{mode:?}");
+        assert_eq!(flags(&venv, |o| o.terminated), [true, true], "{mode:?}");
         // From t=1 to the end: job 1 in the system until 5, job 2 until 8: 4 + 7.
-        assert_eq!(venv.rewards, [-11.0, -11.0]);
-        assert!(venv.final_metrics.iter().all(|m| m.is_some()));
+        assert_eq!(rewards(&venv), [-11.0, -11.0]);
+        assert!(venv.outcomes.iter().all(|o| o.final_metrics.is_some()));
         match mode {
             AutoresetMode::NextStep => {
-                assert_eq!(venv.mask, [false, false], "final observation: no decision");
+                assert_eq!(
+                    venv.obs.mask,
+                    [false, false],
+                    "final observation: no decision"
+                );
                 // The action is ignored (99 would be out of range) and the env resets.
                 venv.step(&[99, 99]).unwrap();
-                assert_eq!(venv.mask, [true, true]);
-                assert_eq!(venv.rewards, [0.0, 0.0]);
-                assert_eq!(venv.terminated, [false, false]);
+                assert_eq!(venv.obs.mask, [true, true]);
+                assert_eq!(rewards(&venv), [0.0, 0.0]);
+                assert_eq!(flags(&venv, |o| o.terminated), [false, false]);
             }
-            AutoresetMode::SameStep => assert_eq!(venv.mask, [true, true], "already reset"),
+            AutoresetMode::SameStep => assert_eq!(venv.obs.mask, [true, true], "already reset"),
             AutoresetMode::Disabled => {
                 venv.step(&[99, 99]).unwrap();
-                assert_eq!(venv.mask, [false, false], "stays ended");
+                assert_eq!(venv.obs.mask, [false, false], "stays ended");
                 assert!(venv.env(0).is_over());
             }
         }
@@ -234,7 +256,7 @@ fn stepping_inside_the_pool_gives_the_same_results() {
             let actions = random_actions(venv, &mut routers);
             venv.step(&actions).unwrap();
         }
-        (venv.node_obs.clone(), venv.rewards.clone())
+        (venv.obs.nodes.clone(), rewards(venv))
     };
     let mut a = VecEnv::new(sc.clone(), 8, AutoresetMode::SameStep);
     let mut b = VecEnv::new(sc, 8, AutoresetMode::SameStep);

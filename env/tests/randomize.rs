@@ -190,9 +190,9 @@ fn vec_env_pads_every_draw_to_max_nodes() {
                 let n = env.obs().nodes.len();
                 sizes.insert(n);
                 for row in n..mn {
-                    assert!(!venv.mask[e * mn + row], "padding row {row} unmasked");
+                    assert!(!venv.obs.mask[e * mn + row], "padding row {row} unmasked");
                     let off = (e * mn + row) * NODE_FEATURES;
-                    assert!(venv.node_obs[off..off + NODE_FEATURES]
+                    assert!(venv.obs.nodes[off..off + NODE_FEATURES]
                         .iter()
                         .all(|&x| x == 0.0));
                 }

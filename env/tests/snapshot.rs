@@ -4,15 +4,13 @@
 mod common;
 
 use haca_env::{AutoresetMode, Env, VecEnv};
-use haca_policy::{RandomRouter, Router};
+use haca_policy::{ObsBatch, RandomRouter, Router};
 
-/// Encodes the env's observation into owned buffers, for comparison.
-fn encoded(env: &Env) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<bool>) {
-    let (n, j, g) = env.feature_sizes();
-    let (mut nodes, mut job, mut global) = (vec![0.0; n], vec![0.0; j], vec![0.0; g]);
-    let mut mask = vec![false; env.max_nodes()];
-    env.encode(&mut nodes, &mut job, &mut global, &mut mask);
-    (nodes, job, global, mask)
+/// Encodes the env's observation into an owned buffer, for comparison.
+fn encoded(env: &Env) -> ObsBatch {
+    let mut obs = ObsBatch::new(1, env.max_nodes());
+    env.encode(obs.get_mut(0));
+    obs
 }
 
 /// Steps `steps` random legal actions; returns the rewards (episodes reset with `None`).
@@ -91,9 +89,7 @@ fn vec_env_snapshot_restores_every_env() {
     let (snaps, pending) = a.snapshot();
     let mut b = VecEnv::new(sc, 3, AutoresetMode::SameStep);
     b.restore(&snaps, &pending).unwrap();
-    assert_eq!(a.node_obs, b.node_obs);
-    assert_eq!(a.job_obs, b.job_obs);
-    assert_eq!(a.mask, b.mask);
+    assert_eq!(a.obs, b.obs);
     assert!(b.restore(&snaps[..2], &pending[..2]).is_err());
 }
 
@@ -109,13 +105,13 @@ fn a_truncated_episode_keeps_its_final_observation() {
     let mut venv = VecEnv::new(sc, 1, AutoresetMode::SameStep);
     venv.reset(0);
     venv.step(&[0]).unwrap();
-    assert!(!venv.truncated[0]);
+    assert!(!venv.outcomes[0].truncated);
     venv.step(&[0]).unwrap();
-    assert!(venv.truncated[0]);
+    assert!(venv.outcomes[0].truncated);
     // Both jobs went to node 0: its row shows them, node 1's does not; with no job waiting,
     // the mask marks both nodes of the network.
-    assert_eq!(venv.final_mask, vec![true, true]);
-    let row = |n: usize| &venv.final_node_obs[n * 12..(n + 1) * 12];
+    assert_eq!(venv.final_obs.mask, vec![true, true]);
+    let row = |n: usize| &venv.final_obs.nodes[n * 12..(n + 1) * 12];
     assert_ne!(
         row(0),
         row(1),

@@ -45,6 +45,7 @@
 //! | `up_frac` | fraction of nodes up |
 //! | `busy_frac` | busy slots / slots, over up nodes |
 
+use crate::obs::ObsMut;
 use crate::view::{ClusterView, Verification};
 
 /// Version of the feature layout and normalization below.
@@ -124,31 +125,24 @@ fn flag(b: bool) -> f32 {
     }
 }
 
-/// Writes the encoding of `view` into the given slices.
+/// Writes the encoding of `view` into `out`.
 ///
-/// `nodes` must hold `max_nodes * NODE_FEATURES` values and `mask` `max_nodes` entries with
-/// `max_nodes >= view.nodes.len()`; the rows past the network's size are zeroed and masked.
-/// Panics if a slice has the wrong length: that is a programming error, not bad input.
-pub fn encode(
-    view: &ClusterView,
-    nodes: &mut [f32],
-    job: &mut [f32],
-    global: &mut [f32],
-    mask: &mut [bool],
-) {
-    encode_with_scales(view, view.scales, nodes, job, global, mask);
+/// `out` must have `max_nodes >= view.nodes.len()` node rows; the rows past the network's size
+/// are zeroed and masked. Panics if a block has the wrong length: that is a programming error,
+/// not bad input.
+pub fn encode(view: &ClusterView, out: ObsMut<'_>) {
+    encode_with_scales(view, view.scales, out);
 }
 
 /// [`encode`] with explicit normalization scales: a learned policy encodes with the scales it
 /// was trained with (stored in its file), whatever the scheduler's view carries.
-pub fn encode_with_scales(
-    view: &ClusterView,
-    scales: crate::view::Scales,
-    nodes: &mut [f32],
-    job: &mut [f32],
-    global: &mut [f32],
-    mask: &mut [bool],
-) {
+pub fn encode_with_scales(view: &ClusterView, scales: crate::view::Scales, out: ObsMut<'_>) {
+    let ObsMut {
+        nodes,
+        job,
+        global,
+        mask,
+    } = out;
     let max_nodes = mask.len();
     let n = view.nodes.len();
     assert!(n <= max_nodes, "{n} nodes do not fit in {max_nodes} rows");
@@ -275,7 +269,15 @@ mod tests {
         let mut nodes = vec![f32::NAN; 3 * NODE_FEATURES];
         let (mut job, mut global, mut mask) =
             ([0.0; JOB_FEATURES], [0.0; GLOBAL_FEATURES], [true; 3]);
-        encode(&view, &mut nodes, &mut job, &mut global, &mut mask);
+        encode(
+            &view,
+            ObsMut {
+                nodes: &mut nodes,
+                job: &mut job,
+                global: &mut global,
+                mask: &mut mask,
+            },
+        );
         let row = &nodes[..NODE_FEATURES];
         // T = 4 / 2 = 2 s. drain = 8 / 2 / 2 = 2; delay = 8/2 + 2 + 4/2 = 8 s = 4 T.
         let expected = [
@@ -336,10 +338,12 @@ mod tests {
         let mut nodes = vec![0.0; NODE_FEATURES];
         encode(
             &view,
-            &mut nodes,
-            &mut [0.0; JOB_FEATURES],
-            &mut [0.0; GLOBAL_FEATURES],
-            &mut [false],
+            ObsMut {
+                nodes: &mut nodes,
+                job: &mut [0.0; JOB_FEATURES],
+                global: &mut [0.0; GLOBAL_FEATURES],
+                mask: &mut [false],
+            },
         );
     }
 }

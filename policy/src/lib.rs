@@ -4,7 +4,8 @@
 //!
 //! - [`ClusterView`] ([`NodeView`], [`JobView`]): what a router sees at a decision;
 //! - [`features::encode`]: the fixed-width `f32` encoding of a view that learned policies read,
-//!   versioned by [`FEATURE_SCHEMA_VERSION`];
+//!   versioned by [`FEATURE_SCHEMA_VERSION`], into an [`ObsMut`] (one observation) or a row of
+//!   an [`ObsBatch`] (many, row-major);
 //! - [`Router`]: the trait every router implements, with [`RandomRouter`],
 //!   [`RoundRobinRouter`] and the heuristics of [`heuristics`] (jsq, lwl, sed, power of d, jiq,
 //!   model affinity), built by name with [`router_by_name`];
@@ -21,6 +22,7 @@ pub mod features;
 mod file;
 pub mod heuristics;
 pub mod model;
+pub mod obs;
 mod policy_router;
 pub mod rng;
 mod router;
@@ -31,6 +33,7 @@ pub use features::{FEATURE_SCHEMA_VERSION, GLOBAL_FEATURES, JOB_FEATURES, NODE_F
 pub use file::{Policy, PolicyError, PolicyInfo, FORMAT_VERSION};
 pub use heuristics::{AffinityRouter, JiqRouter, JsqRouter, LwlRouter, PowerOfDRouter, SedRouter};
 pub use model::{Activation, Architecture};
+pub use obs::{Obs, ObsBatch, ObsMut};
 pub use policy_router::{PolicyRouter, Selection};
 pub use rng::Rng;
 pub use router::{router_by_name, RandomRouter, RoundRobinRouter, Router, ROUTER_NAMES};

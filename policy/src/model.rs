@@ -17,6 +17,7 @@
 //! `nodes * (12 H + H^2 * layers)` multiply-adds plus `O(H^2)`.
 
 use crate::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
+use crate::obs::Obs;
 
 /// Width of the per-node input `z_n`.
 pub const INPUT_FEATURES: usize = NODE_FEATURES + JOB_FEATURES + GLOBAL_FEATURES;
@@ -276,23 +277,15 @@ impl Network {
     /// mask is false) and returns the state value. `nodes` holds `n * NODE_FEATURES` values.
     /// Allocates nothing once `scratch` has seen `n` nodes. With no legal node every logit is
     /// `-inf` and the value is computed from a zero context.
-    pub fn forward(
-        &self,
-        nodes: &[f32],
-        job: &[f32],
-        global: &[f32],
-        mask: &[bool],
-        scratch: &mut Scratch,
-        logits: &mut [f32],
-    ) -> f32 {
+    pub fn forward(&self, obs: Obs<'_>, scratch: &mut Scratch, logits: &mut [f32]) -> f32 {
         #[cfg(target_arch = "x86_64")]
         {
             if avx2() {
                 // SAFETY: the CPU supports AVX2 (checked at run time).
-                return unsafe { self.forward_avx2(nodes, job, global, mask, scratch, logits) };
+                return unsafe { self.forward_avx2(obs, scratch, logits) };
             }
         }
-        self.forward_impl(nodes, job, global, mask, scratch, logits)
+        self.forward_impl(obs.nodes, obs.job, obs.global, obs.mask, scratch, logits)
     }
 
     /// The same code compiled for AVX2: twice the lanes of the x86-64 baseline. No FMA, so
@@ -300,31 +293,15 @@ impl Network {
     /// multiply and add, in the same order).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn forward_avx2(
-        &self,
-        nodes: &[f32],
-        job: &[f32],
-        global: &[f32],
-        mask: &[bool],
-        scratch: &mut Scratch,
-        logits: &mut [f32],
-    ) -> f32 {
-        self.forward_impl(nodes, job, global, mask, scratch, logits)
+    unsafe fn forward_avx2(&self, obs: Obs<'_>, scratch: &mut Scratch, logits: &mut [f32]) -> f32 {
+        self.forward_impl(obs.nodes, obs.job, obs.global, obs.mask, scratch, logits)
     }
 
     /// The forward pass without the AVX2 dispatch (the x86-64 baseline path), for checking that
     /// both paths give bit-identical results.
     #[doc(hidden)]
-    pub fn forward_portable(
-        &self,
-        nodes: &[f32],
-        job: &[f32],
-        global: &[f32],
-        mask: &[bool],
-        scratch: &mut Scratch,
-        logits: &mut [f32],
-    ) -> f32 {
-        self.forward_impl(nodes, job, global, mask, scratch, logits)
+    pub fn forward_portable(&self, obs: Obs<'_>, scratch: &mut Scratch, logits: &mut [f32]) -> f32 {
+        self.forward_impl(obs.nodes, obs.job, obs.global, obs.mask, scratch, logits)
     }
 
     #[inline(always)]

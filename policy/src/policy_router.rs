@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::features::{self, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 use crate::file::Policy;
 use crate::model::{softmax, Scratch};
+use crate::obs::{Obs, ObsMut};
 use crate::rng::Rng;
 use crate::router::Router;
 use crate::view::ClusterView;
@@ -69,22 +70,23 @@ impl PolicyRouter {
         self.nodes.resize(n * NODE_FEATURES, 0.0);
         self.mask.resize(n, false);
         self.logits.resize(n, 0.0);
-        features::encode_with_scales(
-            view,
-            self.policy.info.scales,
-            &mut self.nodes,
-            &mut self.job,
-            &mut self.global,
-            &mut self.mask,
-        );
-        let value = self.policy.network.forward(
-            &self.nodes,
-            &self.job,
-            &self.global,
-            &self.mask,
-            &mut self.scratch,
-            &mut self.logits,
-        );
+        let out = ObsMut {
+            nodes: &mut self.nodes,
+            job: &mut self.job,
+            global: &mut self.global,
+            mask: &mut self.mask,
+        };
+        features::encode_with_scales(view, self.policy.info.scales, out);
+        let obs = Obs {
+            nodes: &self.nodes,
+            job: &self.job,
+            global: &self.global,
+            mask: &self.mask,
+        };
+        let value = self
+            .policy
+            .network
+            .forward(obs, &mut self.scratch, &mut self.logits);
         (&self.logits, value)
     }
 }

@@ -97,10 +97,12 @@ fn golden_forward_pass_on_a_hand_built_network() {
     let mask = [true, true, false];
     let mut logits = [0.0f32; 3];
     let value = p.network.forward(
-        &nodes,
-        &[0.0; JOB_FEATURES],
-        &[0.0; GLOBAL_FEATURES],
-        &mask,
+        haca_policy::Obs {
+            nodes: &nodes,
+            job: &[0.0; JOB_FEATURES],
+            global: &[0.0; GLOBAL_FEATURES],
+            mask: &mask,
+        },
         &mut Scratch::default(),
         &mut logits,
     );
@@ -129,10 +131,12 @@ fn observation_normalization_is_applied_and_clipped() {
     nodes[NODE_FEATURES] = 100.0; // -> 198, clipped to 10
     let mut logits = [0.0f32; 2];
     q.network.forward(
-        &nodes,
-        &[0.0; JOB_FEATURES],
-        &[0.0; GLOBAL_FEATURES],
-        &[true, true],
+        haca_policy::Obs {
+            nodes: &nodes,
+            job: &[0.0; JOB_FEATURES],
+            global: &[0.0; GLOBAL_FEATURES],
+            mask: &[true, true],
+        },
         &mut Scratch::default(),
         &mut logits,
     );
@@ -154,10 +158,26 @@ fn permuting_nodes_permutes_the_scores() {
         let pm: Vec<bool> = perm.iter().map(|&i| mask[i]).collect();
         let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
         let mut s = Scratch::default();
-        let va = p
-            .network
-            .forward(&nodes, &job, &global, &mask, &mut s, &mut a);
-        let vb = p.network.forward(&pn, &job, &global, &pm, &mut s, &mut b);
+        let va = p.network.forward(
+            haca_policy::Obs {
+                nodes: &nodes,
+                job: &job,
+                global: &global,
+                mask: &mask,
+            },
+            &mut s,
+            &mut a,
+        );
+        let vb = p.network.forward(
+            haca_policy::Obs {
+                nodes: &pn,
+                job: &job,
+                global: &global,
+                mask: &pm,
+            },
+            &mut s,
+            &mut b,
+        );
         for (k, &i) in perm.iter().enumerate() {
             assert!(
                 a[i] == b[k] || (a[i] - b[k]).abs() < 1e-4,
@@ -179,12 +199,26 @@ fn dispatched_and_portable_forward_passes_are_bit_identical() {
         let n = 1 + rng.below(40) as usize;
         let (nodes, job, global, mask) = random_features(&mut rng, n);
         let (mut a, mut b) = (vec![0.0f32; n], vec![0.0f32; n]);
-        let va = p
-            .network
-            .forward(&nodes, &job, &global, &mask, &mut s1, &mut a);
-        let vb = p
-            .network
-            .forward_portable(&nodes, &job, &global, &mask, &mut s2, &mut b);
+        let va = p.network.forward(
+            haca_policy::Obs {
+                nodes: &nodes,
+                job: &job,
+                global: &global,
+                mask: &mask,
+            },
+            &mut s1,
+            &mut a,
+        );
+        let vb = p.network.forward_portable(
+            haca_policy::Obs {
+                nodes: &nodes,
+                job: &job,
+                global: &global,
+                mask: &mask,
+            },
+            &mut s2,
+            &mut b,
+        );
         assert_eq!(va.to_bits(), vb.to_bits());
         assert_eq!(
             a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
@@ -228,10 +262,26 @@ fn save_load_round_trip_and_int8_agrees_on_the_argmax() {
         let n = 2 + rng.below(30) as usize;
         let (nodes, job, global, mask) = random_features(&mut rng, n);
         let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-        p.network
-            .forward(&nodes, &job, &global, &mask, &mut s, &mut a);
-        q.network
-            .forward(&nodes, &job, &global, &mask, &mut s, &mut b);
+        p.network.forward(
+            haca_policy::Obs {
+                nodes: &nodes,
+                job: &job,
+                global: &global,
+                mask: &mask,
+            },
+            &mut s,
+            &mut a,
+        );
+        q.network.forward(
+            haca_policy::Obs {
+                nodes: &nodes,
+                job: &job,
+                global: &global,
+                mask: &mask,
+            },
+            &mut s,
+            &mut b,
+        );
         let argmax = |l: &[f32]| (0..n).max_by(|&i, &j| l[i].total_cmp(&l[j])).unwrap();
         let mut sorted: Vec<f32> = a.iter().copied().filter(|x| x.is_finite()).collect();
         sorted.sort_by(|x, y| y.total_cmp(x));

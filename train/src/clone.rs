@@ -11,7 +11,6 @@ use std::time::Instant;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor, TensorData};
 use haca_env::{AutoresetMode, VecEnv};
-use haca_policy::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 use haca_policy::model::Scratch;
 use haca_policy::{router_by_name, Policy, PolicyRouter, Router, Selection, ROUTER_NAMES};
 
@@ -170,34 +169,28 @@ impl Trainer {
                 let info = venv.env(e).info();
                 credits.note(e, info.episode_seed, info.decisions, t);
             }
-            d.nodes.extend_from_slice(&venv.node_obs);
-            d.job.extend_from_slice(&venv.job_obs);
-            d.global.extend_from_slice(&venv.global_obs);
-            d.mask.extend(venv.mask.iter().map(|&m| m as u8 as f32));
+            d.nodes.extend_from_slice(&venv.obs.nodes);
+            d.job.extend_from_slice(&venv.obs.job);
+            d.global.extend_from_slice(&venv.obs.global);
+            d.mask.extend(venv.obs.mask.iter().map(|&m| m as u8 as f32));
             for e in 0..envs {
                 let label = teachers[e].route(venv.view(e));
                 d.actions.push(label as i64);
                 actions[e] = if clone_acts {
-                    let mask = &venv.mask[e * n..(e + 1) * n];
-                    self.policy.network.forward(
-                        &venv.node_obs[e * n * NODE_FEATURES..(e + 1) * n * NODE_FEATURES],
-                        &venv.job_obs[e * JOB_FEATURES..(e + 1) * JOB_FEATURES],
-                        &venv.global_obs[e * GLOBAL_FEATURES..(e + 1) * GLOBAL_FEATURES],
-                        mask,
-                        &mut scratch,
-                        &mut logits,
-                    );
-                    argmax_legal(&logits, mask)
+                    let obs = venv.obs.get(e);
+                    self.policy.network.forward(obs, &mut scratch, &mut logits);
+                    argmax_legal(&logits, obs.mask)
                 } else {
                     label
                 };
             }
             venv.step(&actions).map_err(|e| e.to_string())?;
             for (e, teacher) in teachers.iter_mut().enumerate() {
-                rewards[t * envs + e] = venv.rewards[e];
-                let end = venv.terminated[e] || venv.truncated[e];
+                let o = &venv.outcomes[e];
+                rewards[t * envs + e] = o.reward;
+                let end = o.done();
                 ended.push(end);
-                cut.push(venv.truncated[e]);
+                cut.push(o.truncated);
                 if end {
                     teacher.reset(haca_policy::rng::derive_seed(
                         venv.env(e).info().episode_seed,

@@ -56,9 +56,10 @@ impl Credits {
     pub fn charge_step(&self, rewards: &mut [f32], venv: &VecEnv, t: usize) {
         let envs = self.runs.len();
         for e in 0..envs {
-            rewards[t * envs + e] += self.per_second * venv.job_seconds[e];
-            let seed = venv.credit_episode[e];
-            for &(d, secs) in &venv.credits[e] {
+            let o = &venv.outcomes[e];
+            rewards[t * envs + e] += self.per_second * o.job_seconds;
+            let seed = o.credit_episode;
+            for &(d, secs) in &o.credits {
                 if let Some(t0) = self.row(e, seed, d, t) {
                     rewards[t0 * envs + e] -= self.per_second * secs as f32;
                 }

@@ -2,10 +2,9 @@
 //! forward pass (the weights of the last update), into flat step-major storage that the update
 //! reads back in minibatches.
 
-use haca_env::VecEnv;
 use haca_policy::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 use haca_policy::model::{softmax, Scratch};
-use haca_policy::{Policy, Rng};
+use haca_policy::{Obs, Policy, Rng};
 use rayon::prelude::*;
 
 use crate::credit::Credits;
@@ -37,64 +36,17 @@ pub(crate) struct Rollout {
     pub(crate) keys: Vec<(u64, u64)>,
 }
 
-/// One observation's slices in flat buffers laid out as the VecEnv's.
-pub(crate) struct ObsRef<'a> {
-    nodes: &'a [f32],
-    job: &'a [f32],
-    global: &'a [f32],
-    mask: &'a [bool],
-}
-
-impl<'a> ObsRef<'a> {
-    fn of(nodes: &'a [f32], job: &'a [f32], global: &'a [f32], mask: &'a [bool], e: usize) -> Self {
-        let n = mask.len() / (job.len() / JOB_FEATURES);
-        ObsRef {
-            nodes: &nodes[e * n * NODE_FEATURES..(e + 1) * n * NODE_FEATURES],
-            job: &job[e * JOB_FEATURES..(e + 1) * JOB_FEATURES],
-            global: &global[e * GLOBAL_FEATURES..(e + 1) * GLOBAL_FEATURES],
-            mask: &mask[e * n..(e + 1) * n],
-        }
-    }
-
-    /// Env `e`'s current observation.
-    fn current(venv: &'a VecEnv, e: usize) -> Self {
-        ObsRef::of(
-            &venv.node_obs,
-            &venv.job_obs,
-            &venv.global_obs,
-            &venv.mask,
-            e,
-        )
-    }
-
-    /// Env `e`'s final observation (valid where it was truncated in the last step).
-    fn last(venv: &'a VecEnv, e: usize) -> Self {
-        ObsRef::of(
-            &venv.final_node_obs,
-            &venv.final_job_obs,
-            &venv.final_global_obs,
-            &venv.final_mask,
-            e,
-        )
-    }
-}
-
 impl Trainer {
     /// Runs the runtime forward pass on one observation into `actor.logits`; returns the value.
-    pub(crate) fn score(policy: &Policy, obs: &ObsRef, actor: &mut Actor) -> f32 {
+    pub(crate) fn score(policy: &Policy, obs: Obs<'_>, actor: &mut Actor) -> f32 {
         actor.logits.resize(obs.mask.len(), 0.0);
-        policy.network.forward(
-            obs.nodes,
-            obs.job,
-            obs.global,
-            obs.mask,
-            &mut actor.scratch,
-            &mut actor.logits,
-        )
+        policy
+            .network
+            .forward(obs, &mut actor.scratch, &mut actor.logits)
     }
 
     /// Samples an action for one observation: (action, log-prob, value).
-    pub(crate) fn act(policy: &Policy, obs: &ObsRef, actor: &mut Actor) -> (usize, f32, f32) {
+    pub(crate) fn act(policy: &Policy, obs: Obs<'_>, actor: &mut Actor) -> (usize, f32, f32) {
         let value = Trainer::score(policy, obs, actor);
         let mask = obs.mask;
         actor.probs.resize(mask.len(), 0.0);
@@ -144,12 +96,13 @@ impl Trainer {
         for t in 0..t_steps {
             let row = t * envs;
             let venv = &self.venv;
+            let obs = &venv.obs;
             b.nodes[row * n * NODE_FEATURES..(row + envs) * n * NODE_FEATURES]
-                .copy_from_slice(&venv.node_obs);
-            b.job[row * JOB_FEATURES..(row + envs) * JOB_FEATURES].copy_from_slice(&venv.job_obs);
+                .copy_from_slice(&obs.nodes);
+            b.job[row * JOB_FEATURES..(row + envs) * JOB_FEATURES].copy_from_slice(&obs.job);
             b.global[row * GLOBAL_FEATURES..(row + envs) * GLOBAL_FEATURES]
-                .copy_from_slice(&venv.global_obs);
-            for (dst, &m) in b.mask[row * n..(row + envs) * n].iter_mut().zip(&venv.mask) {
+                .copy_from_slice(&obs.global);
+            for (dst, &m) in b.mask[row * n..(row + envs) * n].iter_mut().zip(&obs.mask) {
                 *dst = m as u8 as f32;
             }
             for e in 0..envs {
@@ -162,9 +115,7 @@ impl Trainer {
                 .par_iter_mut()
                 .zip(acted.par_iter_mut())
                 .enumerate()
-                .for_each(|(e, (actor, out))| {
-                    *out = Trainer::act(policy, &ObsRef::current(venv, e), actor)
-                });
+                .for_each(|(e, (actor, out))| *out = Trainer::act(policy, venv.obs.get(e), actor));
             for (e, &(a, lp, v)) in acted.iter().enumerate() {
                 actions[e] = a;
                 b.actions[row + e] = a as i64;
@@ -173,16 +124,16 @@ impl Trainer {
             }
             self.venv.step(&actions).map_err(|e| e.to_string())?;
             self.state.global_step += envs as u64;
-            for e in 0..envs {
-                b.rewards[row + e] = self.venv.rewards[e];
-                b.terminated[row + e] = self.venv.terminated[e];
-                b.truncated[row + e] = self.venv.truncated[e];
-                b.final_values[row + e] = if self.venv.truncated[e] {
-                    Trainer::score(policy, &ObsRef::last(&self.venv, e), &mut self.actors[e])
+            for (e, o) in self.venv.outcomes.iter().enumerate() {
+                b.rewards[row + e] = o.reward;
+                b.terminated[row + e] = o.terminated;
+                b.truncated[row + e] = o.truncated;
+                b.final_values[row + e] = if o.truncated {
+                    Trainer::score(policy, self.venv.final_obs.get(e), &mut self.actors[e])
                 } else {
                     0.0
                 };
-                if let Some(m) = self.venv.final_metrics[e] {
+                if let Some(m) = o.final_metrics {
                     stats.episodes.push(m);
                     self.state.episodes += 1;
                 }
@@ -200,7 +151,7 @@ impl Trainer {
             .actors
             .iter_mut()
             .enumerate()
-            .map(|(e, actor)| Trainer::score(policy, &ObsRef::current(venv, e), actor))
+            .map(|(e, actor)| Trainer::score(policy, venv.obs.get(e), actor))
             .collect())
     }
 }

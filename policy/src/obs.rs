@@ -1,0 +1,168 @@
+//! The encoded observation as one value: node rows, job row, global row and mask together,
+//! borrowed ([`Obs`], [`ObsMut`]) or as a batch of many in flat row-major buffers
+//! ([`ObsBatch`], what a vector of envs writes and a trainer reads). The layout of each block is
+//! [`crate::features`]'.
+
+use crate::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
+
+/// One observation: `max_nodes` rows of [`NODE_FEATURES`], the job and global rows, and the
+/// mask (`max_nodes` entries).
+#[derive(Debug, Clone, Copy)]
+pub struct Obs<'a> {
+    pub nodes: &'a [f32],
+    pub job: &'a [f32],
+    pub global: &'a [f32],
+    pub mask: &'a [bool],
+}
+
+/// One observation to write (see [`crate::features::encode`]).
+#[derive(Debug)]
+pub struct ObsMut<'a> {
+    pub nodes: &'a mut [f32],
+    pub job: &'a mut [f32],
+    pub global: &'a mut [f32],
+    pub mask: &'a mut [bool],
+}
+
+impl<'a> Obs<'a> {
+    /// Node rows (the width of the mask).
+    pub fn max_nodes(&self) -> usize {
+        self.mask.len()
+    }
+}
+
+impl ObsMut<'_> {
+    pub fn max_nodes(&self) -> usize {
+        self.mask.len()
+    }
+
+    /// A shorter-lived copy of the borrow, so that `self` stays usable after passing it on.
+    pub fn reborrow(&mut self) -> ObsMut<'_> {
+        ObsMut {
+            nodes: self.nodes,
+            job: self.job,
+            global: self.global,
+            mask: self.mask,
+        }
+    }
+
+    /// A read-only view of what was written.
+    pub fn as_obs(&self) -> Obs<'_> {
+        Obs {
+            nodes: self.nodes,
+            job: self.job,
+            global: self.global,
+            mask: self.mask,
+        }
+    }
+}
+
+/// `len` observations of `max_nodes` node rows each, laid out row-major: observation `i`'s
+/// nodes are `nodes[i * max_nodes * NODE_FEATURES..]`, its mask `mask[i * max_nodes..]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObsBatch {
+    max_nodes: usize,
+    pub nodes: Vec<f32>,
+    pub job: Vec<f32>,
+    pub global: Vec<f32>,
+    pub mask: Vec<bool>,
+}
+
+impl ObsBatch {
+    /// `len` zeroed, fully masked observations.
+    pub fn new(len: usize, max_nodes: usize) -> ObsBatch {
+        ObsBatch {
+            max_nodes,
+            nodes: vec![0.0; len * max_nodes * NODE_FEATURES],
+            job: vec![0.0; len * JOB_FEATURES],
+            global: vec![0.0; len * GLOBAL_FEATURES],
+            mask: vec![false; len * max_nodes],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.job.len() / JOB_FEATURES
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.job.is_empty()
+    }
+
+    pub fn max_nodes(&self) -> usize {
+        self.max_nodes
+    }
+
+    /// Observation `i`. Panics if `i >= len()`.
+    pub fn get(&self, i: usize) -> Obs<'_> {
+        let (n, row) = (self.max_nodes, self.max_nodes * NODE_FEATURES);
+        Obs {
+            nodes: &self.nodes[i * row..(i + 1) * row],
+            job: &self.job[i * JOB_FEATURES..(i + 1) * JOB_FEATURES],
+            global: &self.global[i * GLOBAL_FEATURES..(i + 1) * GLOBAL_FEATURES],
+            mask: &self.mask[i * n..(i + 1) * n],
+        }
+    }
+
+    /// Observation `i`, to write. Panics if `i >= len()`.
+    pub fn get_mut(&mut self, i: usize) -> ObsMut<'_> {
+        let (n, row) = (self.max_nodes, self.max_nodes * NODE_FEATURES);
+        ObsMut {
+            nodes: &mut self.nodes[i * row..(i + 1) * row],
+            job: &mut self.job[i * JOB_FEATURES..(i + 1) * JOB_FEATURES],
+            global: &mut self.global[i * GLOBAL_FEATURES..(i + 1) * GLOBAL_FEATURES],
+            mask: &mut self.mask[i * n..(i + 1) * n],
+        }
+    }
+
+    /// Every observation, to write, in order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = ObsMut<'_>> {
+        let n = self.max_nodes;
+        self.nodes
+            .chunks_exact_mut(n * NODE_FEATURES)
+            .zip(self.job.chunks_exact_mut(JOB_FEATURES))
+            .zip(self.global.chunks_exact_mut(GLOBAL_FEATURES))
+            .zip(self.mask.chunks_exact_mut(n))
+            .map(|(((nodes, job), global), mask)| ObsMut {
+                nodes,
+                job,
+                global,
+                mask,
+            })
+    }
+
+    /// Copies observation `i` of `src` (of the same width) into slot `j` of `self`.
+    pub fn copy_from(&mut self, j: usize, src: Obs<'_>) {
+        let dst = self.get_mut(j);
+        dst.nodes.copy_from_slice(src.nodes);
+        dst.job.copy_from_slice(src.job);
+        dst.global.copy_from_slice(src.global);
+        dst.mask.copy_from_slice(src.mask);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_where_the_layout_says() {
+        let mut b = ObsBatch::new(3, 2);
+        assert_eq!((b.len(), b.max_nodes()), (3, 2));
+        for (i, o) in b.iter_mut().enumerate() {
+            o.nodes[NODE_FEATURES] = i as f32;
+            o.job[0] = 10.0 + i as f32;
+            o.mask[1] = i == 1;
+        }
+        assert_eq!(b.nodes[(2 * 2 + 1) * NODE_FEATURES], 2.0);
+        assert_eq!(b.job[2 * JOB_FEATURES], 12.0);
+        assert_eq!(b.mask, vec![false, false, false, true, false, false]);
+        let one = b.get(1);
+        assert_eq!(
+            (one.nodes[NODE_FEATURES], one.job[0], one.mask),
+            (1.0, 11.0, &[false, true][..])
+        );
+        let mut c = ObsBatch::new(1, 2);
+        c.copy_from(0, b.get(2));
+        assert_eq!(c.get(0).job[0], 12.0);
+    }
+}
