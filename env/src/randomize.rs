@@ -260,42 +260,88 @@ pub(crate) fn resolve_randomize(
     sc: &Scenario,
     zipf_popularity: bool,
 ) -> Result<Randomize, ScenarioError> {
-    let range = |name: &str, v: Option<[f64; 2]>, zero_ok: bool| {
-        let Some([lo, hi]) = v else { return Ok(None) };
-        let field = format!("randomize.{name}");
-        let low_ok = if zero_ok { lo >= 0.0 } else { lo > 0.0 };
-        if !(lo.is_finite() && hi.is_finite() && low_ok && hi > 0.0) {
-            let what = if zero_ok {
-                "zero or positive"
-            } else {
-                "positive"
-            };
-            return Err(cx.err(
-                field,
-                format!("is [{lo}, {hi}]: both ends must be {what} numbers"),
-            ));
-        }
-        if hi < lo {
-            return Err(cx.err(field, format!("is [{lo}, {hi}]: write it as [min, max]")));
-        }
-        Ok(Some((lo, hi)))
-    };
-    let factor = |name: &str, v| {
-        let (lo, hi) = range(name, v, false)?.unwrap_or((1.0, 1.0));
-        if lo < 1e-3 || hi > 1e3 {
-            return Err(cx.err(
-                format!("randomize.{name}"),
-                format!(
-                    "is [{}, {}]: a factor between 0.001 and 1000",
-                    shown(lo),
-                    shown(hi)
-                ),
-            ));
-        }
-        Ok::<_, ScenarioError>((lo, hi))
-    };
-    let churn = match (r.churn, r.mtbf_s, r.mttr_s) {
-        (None, None, None) => None,
+    let churn = churn_draw(cx, r)?;
+    let zipf = range(cx, "zipf", r.zipf, true)?;
+    if zipf.is_some() && !zipf_popularity {
+        return Err(cx.err(
+            "randomize.zipf",
+            "redraws a Zipf popularity, but the workload gives explicit `popularity` weights: remove one of the two",
+        ));
+    }
+    let zkml = zkml_share(cx, r, sc)?;
+    let scrape_interval_s = r.scrape_interval_s.clone().unwrap_or_default();
+    for (i, &s) in scrape_interval_s.iter().enumerate() {
+        cx.scrape_interval(&format!("randomize.scrape_interval_s[{i}]"), s)?;
+    }
+    let size_visibility = visibilities(cx, r)?;
+    let (arrivals, traces) = resolve_processes(cx, r, sc.jobs_per_episode)?;
+    let class_memory = factor(cx, "class_memory", r.class_memory)?;
+    check_models_fit(cx, sc, class_memory.0)?;
+    Ok(Randomize {
+        node_scale: factor(cx, "node_scale", r.node_scale)?,
+        class_scale: factor(cx, "class_scale", r.class_scale)?,
+        load: range(cx, "load", r.load, false)?,
+        class_speed: factor(cx, "class_speed", r.class_speed)?,
+        class_slots: factor(cx, "class_slots", r.class_slots)?,
+        class_memory,
+        churn,
+        scrape_interval_s,
+        size_visibility,
+        zipf,
+        zkml,
+        arrivals,
+        traces,
+    })
+}
+
+/// A `[min, max]` range of `randomize.<name>`, if given: finite, ordered, positive (or zero
+/// when `zero_ok`).
+fn range(
+    cx: &Ctx,
+    name: &str,
+    v: Option<[f64; 2]>,
+    zero_ok: bool,
+) -> Result<Option<(f64, f64)>, ScenarioError> {
+    let Some([lo, hi]) = v else { return Ok(None) };
+    let field = format!("randomize.{name}");
+    let low_ok = if zero_ok { lo >= 0.0 } else { lo > 0.0 };
+    if !(lo.is_finite() && hi.is_finite() && low_ok && hi > 0.0) {
+        let what = if zero_ok {
+            "zero or positive"
+        } else {
+            "positive"
+        };
+        return Err(cx.err(
+            field,
+            format!("is [{lo}, {hi}]: both ends must be {what} numbers"),
+        ));
+    }
+    if hi < lo {
+        return Err(cx.err(field, format!("is [{lo}, {hi}]: write it as [min, max]")));
+    }
+    Ok(Some((lo, hi)))
+}
+
+/// A multiplicative factor range (1 when not given), between 0.001 and 1000.
+fn factor(cx: &Ctx, name: &str, v: Option<[f64; 2]>) -> Result<(f64, f64), ScenarioError> {
+    let (lo, hi) = range(cx, name, v, false)?.unwrap_or((1.0, 1.0));
+    if lo < 1e-3 || hi > 1e3 {
+        return Err(cx.err(
+            format!("randomize.{name}"),
+            format!(
+                "is [{}, {}]: a factor between 0.001 and 1000",
+                shown(lo),
+                shown(hi)
+            ),
+        ));
+    }
+    Ok((lo, hi))
+}
+
+/// `churn`, `mtbf_s` and `mttr_s`: all three or none.
+fn churn_draw(cx: &Ctx, r: &RawRandomize) -> Result<Option<ChurnDraw>, ScenarioError> {
+    match (r.churn, r.mtbf_s, r.mttr_s) {
+        (None, None, None) => Ok(None),
         (Some(p), Some(_), Some(_)) => {
             if !(0.0..=1.0).contains(&p) {
                 return Err(cx.err(
@@ -303,31 +349,28 @@ pub(crate) fn resolve_randomize(
                     format!("is {p}: a probability, between 0 and 1"),
                 ));
             }
-            Some(ChurnDraw {
+            let (lo, hi) = range(cx, "mtbf_s", r.mtbf_s, false)?.expect("given");
+            cx.mtbf("randomize.mtbf_s", lo)?;
+            Ok(Some(ChurnDraw {
                 probability: p,
-                mtbf_s: {
-                    let (lo, hi) = range("mtbf_s", r.mtbf_s, false)?.expect("given");
-                    cx.mtbf("randomize.mtbf_s", lo)?;
-                    (lo, hi)
-                },
-                mttr_s: range("mttr_s", r.mttr_s, false)?.expect("given"),
-            })
+                mtbf_s: (lo, hi),
+                mttr_s: range(cx, "mttr_s", r.mttr_s, false)?.expect("given"),
+            }))
         }
-        _ => {
-            return Err(cx.err(
-                "randomize.churn",
-                "churn, mtbf_s and mttr_s go together: set all three (e.g. churn = 0.3, mtbf_s = [600, 3600], mttr_s = [30, 300]) or none",
-            ))
-        }
-    };
-    let zipf = range("zipf", r.zipf, true)?;
-    if zipf.is_some() && !zipf_popularity {
-        return Err(cx.err(
-            "randomize.zipf",
-            "redraws a Zipf popularity, but the workload gives explicit `popularity` weights: remove one of the two",
-        ));
+        _ => Err(cx.err(
+            "randomize.churn",
+            "churn, mtbf_s and mttr_s go together: set all three (e.g. churn = 0.3, mtbf_s = [600, 3600], mttr_s = [30, 300]) or none",
+        )),
     }
-    let zkml = range("zkml", r.zkml, true)?;
+}
+
+/// The zkml share range: below 1, and only where some zk node can hold a zkml model.
+fn zkml_share(
+    cx: &Ctx,
+    r: &RawRandomize,
+    sc: &Scenario,
+) -> Result<Option<(f64, f64)>, ScenarioError> {
+    let zkml = range(cx, "zkml", r.zkml, true)?;
     if let Some((_, hi)) = zkml {
         if hi >= 1.0 {
             return Err(cx.err("randomize.zkml", format!("reaches {hi}: a share below 1")));
@@ -344,12 +387,12 @@ pub(crate) fn resolve_randomize(
             ));
         }
     }
-    let scrape_interval_s = r.scrape_interval_s.clone().unwrap_or_default();
-    for (i, &s) in scrape_interval_s.iter().enumerate() {
-        cx.scrape_interval(&format!("randomize.scrape_interval_s[{i}]"), s)?;
-    }
-    let size_visibility = r
-        .size_visibility
+    Ok(zkml)
+}
+
+/// The size visibilities an episode may draw.
+fn visibilities(cx: &Ctx, r: &RawRandomize) -> Result<Vec<SizeVisibility>, ScenarioError> {
+    r.size_visibility
         .iter()
         .flatten()
         .enumerate()
@@ -361,25 +404,7 @@ pub(crate) fn resolve_randomize(
                 )
             })
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (arrivals, traces) = resolve_processes(cx, r, sc.jobs_per_episode)?;
-    let class_memory = factor("class_memory", r.class_memory)?;
-    check_models_fit(cx, sc, class_memory.0)?;
-    Ok(Randomize {
-        node_scale: factor("node_scale", r.node_scale)?,
-        class_scale: factor("class_scale", r.class_scale)?,
-        load: range("load", r.load, false)?,
-        class_speed: factor("class_speed", r.class_speed)?,
-        class_slots: factor("class_slots", r.class_slots)?,
-        class_memory,
-        churn,
-        scrape_interval_s,
-        size_visibility,
-        zipf,
-        zkml,
-        arrivals,
-        traces,
-    })
+        .collect()
 }
 
 /// Every model fits on some node of every draw: with each class's memory at the low end of
