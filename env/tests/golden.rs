@@ -146,7 +146,7 @@ fn trajectories_match_the_golden_digests() {
         } else {
             (2, 20_000)
         };
-        for router in ["jsq", "affinity", "po2"] {
+        for router in ["jsq", "affinity", "po2", "round_robin"] {
             let d = digest(&path, router, episodes, max_steps);
             writeln!(out, "{name} {router} {d:016x}").unwrap();
         }

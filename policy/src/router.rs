@@ -87,14 +87,15 @@ impl Router for RoundRobinRouter {
     fn route(&mut self, view: &ClusterView) -> usize {
         let n = view.mask.len();
         assert!(n > 0, "route called with no node");
-        for k in 0..n {
-            let i = (self.next + k) % n;
-            if view.mask[i] {
-                self.next = (i + 1) % n;
-                return i;
-            }
-        }
-        panic!("route called with no legal node");
+        // The first legal node from `next` on, wrapping once (one division per call, not one
+        // per candidate; `next` is out of range when the network shrank since the last call).
+        let start = self.next % n;
+        let i = (start..n)
+            .chain(0..start)
+            .find(|&i| view.mask[i])
+            .expect("route called with no legal node");
+        self.next = if i + 1 == n { 0 } else { i + 1 };
+        i
     }
 }
 

@@ -45,6 +45,14 @@ pub(crate) struct NodeState {
     pub disp_est: f64,
 }
 
+impl NodeState {
+    /// Estimated work of the jobs in its queue.
+    #[inline]
+    pub fn queued_est(&self) -> f64 {
+        self.queued_est
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum CacheState {
     #[default]
@@ -78,6 +86,19 @@ pub(crate) struct Cluster {
     /// When the routers' snapshot of the nodes was taken (the last scrape).
     pub observed_at: f64,
     pub cold_starts: u64,
+}
+
+/// The router's estimate of a node's work left: its queued estimates plus what remains of its
+/// running jobs' estimates at its speed (never below zero per job).
+#[inline]
+pub(crate) fn work_left(queued_est: f64, running: &[Running], speed: f64, now: f64) -> f64 {
+    let mut w = queued_est.max(0.0);
+    for r in running {
+        // Branch-free: a job still loading has `start` = inf, so the difference is +inf and
+        // `min` leaves its whole estimate; an overrun estimate clamps at zero.
+        w += (r.est - speed * (now - r.start)).min(r.est).max(0.0);
+    }
+    w
 }
 
 impl Cluster {
@@ -469,18 +490,11 @@ impl Cluster {
         self.observed_at = now;
     }
 
-    /// The router's estimate of node `n`'s work left: queued estimates plus what remains of the
-    /// running jobs' estimates at the node's speed (never below zero per job).
+    /// The router's estimate of node `n`'s work left (see [`work_left`]).
     #[inline]
     pub fn work_left(&self, topo: &Topology, n: usize, now: f64) -> f64 {
         let speed = topo.sc.nodes[n].speed;
-        let mut w = self.nodes[n].queued_est.max(0.0);
-        for r in self.slots(topo, n) {
-            // Branch-free: a job still loading has `start` = inf, so the difference is +inf and
-            // `min` leaves its whole estimate; an overrun estimate clamps at zero.
-            w += (r.est - speed * (now - r.start)).min(r.est).max(0.0);
-        }
-        w
+        work_left(self.nodes[n].queued_est, self.slots(topo, n), speed, now)
     }
 
     /// Node `n`'s busy slot-seconds over its slot-seconds up; `None` if it was never up.

@@ -17,16 +17,35 @@ pub(crate) enum Event {
     Scrape,
 }
 
+/// An event and its key: the time, as an integer that orders as `f64::total_cmp` does, above
+/// the sequence number, so that one integer comparison orders by time, then by scheduling order.
 #[derive(Debug, Clone, Copy)]
 struct Scheduled {
-    t: f64,
-    seq: u64,
+    key: u128,
     event: Event,
+}
+
+impl Scheduled {
+    fn new(t: f64, seq: u64, event: Event) -> Scheduled {
+        // `total_cmp`'s own mapping (negative values flip their other bits), then the sign bit
+        // flipped so that unsigned order is signed order.
+        let bits = t.to_bits() as i64;
+        let ordered = (bits ^ ((((bits >> 63) as u64) >> 1) as i64)) as u64 ^ (1 << 63);
+        Scheduled {
+            key: ((ordered as u128) << 64) | seq as u128,
+            event,
+        }
+    }
+
+    fn t(&self) -> f64 {
+        let ordered = ((self.key >> 64) as u64 ^ (1 << 63)) as i64;
+        f64::from_bits((ordered ^ ((((ordered >> 63) as u64) >> 1) as i64)) as u64)
+    }
 }
 
 impl PartialEq for Scheduled {
     fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+        self.key == other.key
     }
 }
 impl Eq for Scheduled {}
@@ -38,10 +57,7 @@ impl PartialOrd for Scheduled {
 impl Ord for Scheduled {
     // Reversed: BinaryHeap is a max-heap and we want the earliest event first.
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .t
-            .total_cmp(&self.t)
-            .then_with(|| other.seq.cmp(&self.seq))
+        other.key.cmp(&self.key)
     }
 }
 
@@ -59,11 +75,7 @@ impl EventQueue {
     #[inline]
     pub fn push(&mut self, t: f64, event: Event) {
         self.seq += 1;
-        self.heap.push(Scheduled {
-            t,
-            seq: self.seq,
-            event,
-        });
+        self.heap.push(Scheduled::new(t, self.seq, event));
     }
 
     /// Schedules `event` `dt` seconds from now.
@@ -75,11 +87,7 @@ impl EventQueue {
     /// Sets the time of the next arrival (there is at most one pending).
     pub fn set_next_arrival(&mut self, t: f64) {
         self.seq += 1;
-        self.next_arrival = Some(Scheduled {
-            t,
-            seq: self.seq,
-            event: Event::Arrival,
-        });
+        self.next_arrival = Some(Scheduled::new(t, self.seq, Event::Arrival));
     }
 
     /// The earliest event and its time: the heap's top or the pending arrival (the order is
@@ -92,13 +100,36 @@ impl EventQueue {
             (Some(_), None) => self.heap.pop(),
             (None, None) => None,
         };
-        next.map(|s| (s.t, s.event))
+        next.map(|s| (s.t(), s.event))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Event, EventQueue};
+    use super::{Event, EventQueue, Scheduled};
+
+    #[test]
+    fn keys_order_as_total_cmp_and_give_the_time_back() {
+        let times = [
+            f64::NEG_INFINITY,
+            -3.5,
+            -0.0,
+            0.0,
+            1e-300,
+            2.0,
+            f64::INFINITY,
+            f64::NAN,
+            -f64::NAN,
+        ];
+        for &a in &times {
+            let ka = Scheduled::new(a, 0, Event::Scrape);
+            assert_eq!(ka.t().to_bits(), a.to_bits());
+            for &b in &times {
+                let kb = Scheduled::new(b, 0, Event::Scrape);
+                assert_eq!(ka.key.cmp(&kb.key), a.total_cmp(&b), "{a} vs {b}");
+            }
+        }
+    }
 
     #[test]
     fn events_pop_in_time_order_then_in_scheduling_order() {

@@ -102,6 +102,11 @@ impl Topology {
         &self.serve[n * self.words..(n + 1) * self.words]
     }
 
+    /// Every node's bit row of the kinds it serves, in node order.
+    pub fn serve_rows(&self) -> std::slice::ChunksExact<'_, u64> {
+        self.serve.chunks_exact(self.words)
+    }
+
     #[inline]
     pub fn serves(&self, n: usize, kind: u32) -> bool {
         let k = kind as usize;

@@ -3,7 +3,7 @@
 
 use haca_policy::{ClusterView, JobView};
 
-use super::cluster::CacheState;
+use super::cluster::{work_left, CacheState};
 use super::episode::Episode;
 use super::topology::Topology;
 
@@ -17,12 +17,25 @@ impl Episode {
         let now = self.q.now;
         let c = &self.cluster;
         let load_s = topo.load_time[job.model as usize];
+        let (word, bit) = (job.kind as usize / 64, 1u64 << (job.kind % 64));
+        // Node `n`'s entry for this model is `cache[n * models + model]`.
+        let cache = c.cache[job.model as usize..].iter().step_by(topo.models());
+        let rows = c
+            .nodes
+            .iter()
+            .zip(topo.serve_rows())
+            .zip(topo.slot_off.iter());
+        let out = view.nodes.iter_mut().zip(view.mask.iter_mut());
+        let speeds = sc.nodes.iter().map(|spec| spec.speed);
         let mut any = false;
-        for (n, node) in c.nodes.iter().enumerate() {
-            let legal = node.up && topo.serves(n, job.kind);
-            view.mask[n] = legal;
+        // One pass with zipped iterators: no index, so no bounds check per field.
+        for ((((node, serve), &off), entry), ((v, legal_out), speed)) in
+            rows.zip(cache).zip(out.zip(speeds))
+        {
+            let legal = node.up && serve[word] & bit != 0;
+            *legal_out = legal;
             any |= legal;
-            let ready = c.cache_entry(topo, n, job.model).state != CacheState::Absent;
+            let ready = entry.state != CacheState::Absent;
             let (busy, queue, work) = if stale {
                 (
                     node.snap_busy,
@@ -30,14 +43,11 @@ impl Episode {
                     node.snap_work + node.disp_est,
                 )
             } else {
-                (
-                    node.busy,
-                    node.queue.len() as u32,
-                    c.work_left(topo, n, now),
-                )
+                let running = &c.running[off..off + node.busy as usize];
+                let work = work_left(node.queued_est(), running, speed, now);
+                (node.busy, node.queue.len() as u32, work)
             };
             // Capabilities were written once per network; only the state changes.
-            let v = &mut view.nodes[n];
             v.up = node.up;
             v.busy_slots = busy;
             v.queue_len = queue;
