@@ -176,6 +176,28 @@ impl VecEnv {
         self.pending_reset.fill(false);
     }
 
+    /// Resets only the envs where `mask[e]` is true (Gymnasium's `reset_mask`): each starts its
+    /// next episode, from seed `derive_seed(seed, e)` when a seed is given, else continuing its
+    /// own stream. The other envs, their observations and outcomes are left as they are.
+    pub fn reset_some(&mut self, mask: &[bool], seed: Option<u64>) {
+        assert_eq!(mask.len(), self.envs.len(), "one mask entry per env");
+        (
+            self.envs.par_iter_mut(),
+            par_rows(&mut self.obs),
+            self.outcomes.par_iter_mut(),
+            self.pending_reset.par_iter_mut(),
+        )
+            .into_par_iter()
+            .enumerate()
+            .filter(|(e, _)| mask[*e])
+            .for_each(|(e, (env, out, outcome, pending))| {
+                let (view, _) = env.reset(seed.map(|s| derive_seed(s, e as u64)));
+                features::encode(view, out);
+                outcome.clear();
+                *pending = false;
+            });
+    }
+
     /// Turns per-job credit recording on or off in every env (see [`Env::set_record_credits`]).
     pub fn record_credits(&mut self, on: bool) {
         self.envs.iter_mut().for_each(|e| e.set_record_credits(on));

@@ -61,9 +61,12 @@ class VectorEnv(gym.vector.VectorEnv):
 
     def reset(self, *, seed=None, options=None):
         if options and "reset_mask" in options:
-            raise NotImplementedError(
-                "partial resets (options['reset_mask']) are not supported yet: reset all envs"
-            )
+            mask = np.asarray(options["reset_mask"], dtype=np.bool_)
+            if mask.shape != (self.num_envs,):
+                raise ValueError(f"reset_mask has shape {mask.shape}, expected ({self.num_envs},)")
+            self._rust.reset_some(np.ascontiguousarray(mask), None if seed is None else int(seed))
+            self._write()
+            return self._obs(), {}
         if seed is None:
             seed = self._seed if self._seed is not None else int(np.random.SeedSequence().entropy % 2**63)
         self._seed = None

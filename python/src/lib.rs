@@ -267,6 +267,27 @@ impl RustVecEnv {
         py.detach(|| haca_env::in_pool(|| self.venv.reset(seed)));
     }
 
+    /// Resets the envs where `mask` is true (seeded with `derive_seed(seed, e)` when a seed is
+    /// given, else continuing their streams).
+    fn reset_some(
+        &mut self,
+        py: Python<'_>,
+        mask: PyReadonlyArray1<'_, bool>,
+        seed: Option<u64>,
+    ) -> PyResult<()> {
+        let mask = mask.as_slice().map_err(value_error)?.to_vec();
+        if mask.len() != self.venv.num_envs() {
+            return Err(value_error(format!(
+                "reset_mask has {} entries for {} envs",
+                mask.len(),
+                self.venv.num_envs()
+            )));
+        }
+        let venv = &mut self.venv;
+        py.detach(|| haca_env::in_pool(|| venv.reset_some(&mask, seed)));
+        Ok(())
+    }
+
     /// Steps every env with `actions` (one node index each) with the GIL released; the
     /// results stay in Rust until `write` copies them out. An illegal action raises
     /// `ValueError` naming the env, the node and why.

@@ -30,7 +30,8 @@ def test_gymnasium_checks_pass_on_every_shipped_scenario(path):
     ec.check_reset_options(env)
     pc.env_reset_passive_checker(env)
     pc.env_step_passive_checker(env, env.action_space.sample())
-    ec.check_returned_data_not_reused(env)
+    if hasattr(ec, "check_returned_data_not_reused"):  # Gymnasium >= 1.2
+        ec.check_returned_data_not_reused(env)
     # Step determinism: same seed, same (legal) action, same transition and info.
     steps = []
     for _ in range(2):

@@ -115,3 +115,19 @@ def test_compare_returns_the_cli_json(small, tmp_path):
         check=True, capture_output=True, cwd=ROOT,
     )
     assert json.loads(out.read_text()) == got
+
+
+def test_reset_mask_resets_only_the_masked_envs(small):
+    venv = haca.VectorEnv(small, 3, autoreset_mode="SameStep")
+    obs, _ = venv.reset(seed=5)
+    for _ in range(20):
+        obs, *_ = venv.step(first_legal(obs["action_mask"]))
+    before = {k: v.copy() for k, v in obs.items()}
+    obs, _ = venv.reset(seed=9, options={"reset_mask": np.array([False, True, False])})
+    np.testing.assert_array_equal(obs["nodes"][0], before["nodes"][0])
+    np.testing.assert_array_equal(obs["nodes"][2], before["nodes"][2])
+    solo = haca.make(small)
+    so, _ = solo.reset(seed=_haca.derive_seed(9, 1))
+    np.testing.assert_array_equal(obs["nodes"][1], so["nodes"])
+    with pytest.raises(ValueError, match="reset_mask has shape"):
+        venv.reset(options={"reset_mask": np.array([True])})
