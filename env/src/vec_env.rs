@@ -103,11 +103,19 @@ pub struct VecEnvError {
 /// The rows of `batch`, to write in parallel.
 fn par_rows(batch: &mut ObsBatch) -> impl IndexedParallelIterator<Item = ObsMut<'_>> {
     let n = batch.max_nodes();
+    par_rows_of(batch.as_mut_all(), n)
+}
+
+/// The rows of a whole batch's buffers (`max_nodes` nodes each), to write in parallel.
+fn par_rows_of(
+    all: ObsMut<'_>,
+    max_nodes: usize,
+) -> impl IndexedParallelIterator<Item = ObsMut<'_>> {
     (
-        batch.nodes.par_chunks_mut(n * NODE_FEATURES),
-        batch.job.par_chunks_mut(JOB_FEATURES),
-        batch.global.par_chunks_mut(GLOBAL_FEATURES),
-        batch.mask.par_chunks_mut(n),
+        all.nodes.par_chunks_mut(max_nodes * NODE_FEATURES),
+        all.job.par_chunks_mut(JOB_FEATURES),
+        all.global.par_chunks_mut(GLOBAL_FEATURES),
+        all.mask.par_chunks_mut(max_nodes),
     )
         .into_par_iter()
         .map(|(nodes, job, global, mask)| ObsMut {
@@ -244,31 +252,76 @@ impl VecEnv {
     ///
     /// On an illegal action the first offending env is reported; the other envs have stepped.
     pub fn step(&mut self, actions: &[usize]) -> Result<(), VecEnvError> {
-        assert_eq!(actions.len(), self.envs.len(), "one action per env");
-        let mode = self.mode;
-        // A step is a few hundred nanoseconds: hand rayon batches, not single envs.
-        let min_len = (self.envs.len() / (4 * rayon::current_num_threads())).max(1);
-        let errors: Option<VecEnvError> = (
-            self.envs.par_iter_mut(),
-            actions.par_iter(),
-            par_rows(&mut self.obs),
-            par_rows(&mut self.final_obs),
-            self.outcomes.par_iter_mut(),
-            self.pending_reset.par_iter_mut(),
+        let rows = par_rows(&mut self.obs);
+        step_all(
+            &mut self.envs,
+            actions,
+            self.mode,
+            rows,
+            &mut self.final_obs,
+            &mut self.outcomes,
+            &mut self.pending_reset,
         )
-            .into_par_iter()
-            .with_min_len(min_len)
-            .enumerate()
-            .filter_map(|(e, (env, &action, out, last, outcome, pending))| {
-                step_one(env, action, mode, out, last, outcome, pending)
-                    .err()
-                    .map(|source| VecEnvError { env: e, source })
-            })
-            .min_by_key(|err| err.env);
-        match errors {
-            Some(err) => Err(err),
-            None => Ok(()),
-        }
+    }
+
+    /// [`VecEnv::step`], writing the new observations into `out` (the caller's buffers, laid
+    /// out as `obs`) and leaving `obs` as it was: a caller that owns its arrays saves a copy
+    /// per step. Panics if `out` is not `num_envs` observations wide.
+    pub fn step_into(&mut self, actions: &[usize], out: ObsMut<'_>) -> Result<(), VecEnvError> {
+        let (n, mn) = (self.envs.len(), self.max_nodes);
+        assert!(
+            out.nodes.len() == n * mn * NODE_FEATURES
+                && out.job.len() == n * JOB_FEATURES
+                && out.global.len() == n * GLOBAL_FEATURES
+                && out.mask.len() == n * mn,
+            "the output buffers must hold {n} observations of {mn} nodes"
+        );
+        let rows = par_rows_of(out, mn);
+        step_all(
+            &mut self.envs,
+            actions,
+            self.mode,
+            rows,
+            &mut self.final_obs,
+            &mut self.outcomes,
+            &mut self.pending_reset,
+        )
+    }
+}
+
+/// The body of [`VecEnv::step`] over any rows to write.
+fn step_all<'a>(
+    envs: &mut [Env],
+    actions: &[usize],
+    mode: AutoresetMode,
+    rows: impl IndexedParallelIterator<Item = ObsMut<'a>>,
+    final_obs: &mut ObsBatch,
+    outcomes: &mut [EnvOutcome],
+    pending_reset: &mut [bool],
+) -> Result<(), VecEnvError> {
+    assert_eq!(actions.len(), envs.len(), "one action per env");
+    // A step is a few hundred nanoseconds: hand rayon batches, not single envs.
+    let min_len = (envs.len() / (4 * rayon::current_num_threads())).max(1);
+    let errors: Option<VecEnvError> = (
+        envs.par_iter_mut(),
+        actions.par_iter(),
+        rows,
+        par_rows(final_obs),
+        outcomes.par_iter_mut(),
+        pending_reset.par_iter_mut(),
+    )
+        .into_par_iter()
+        .with_min_len(min_len)
+        .enumerate()
+        .filter_map(|(e, (env, &action, out, last, outcome, pending))| {
+            step_one(env, action, mode, out, last, outcome, pending)
+                .err()
+                .map(|source| VecEnvError { env: e, source })
+        })
+        .min_by_key(|err| err.env);
+    match errors {
+        Some(err) => Err(err),
+        None => Ok(()),
     }
 }
 

@@ -264,3 +264,22 @@ fn stepping_inside_the_pool_gives_the_same_results() {
     let inside = haca_env::in_pool(|| run(&mut b));
     assert!(outside == inside);
 }
+
+#[test]
+fn step_into_the_callers_buffers_equals_step() {
+    let sc = common::shipped_scenario("haca-churn");
+    let mut a = VecEnv::new(sc.clone(), 4, AutoresetMode::SameStep);
+    let mut b = VecEnv::new(sc, 4, AutoresetMode::SameStep);
+    a.reset(3);
+    b.reset(3);
+    let mut out = b.obs.clone();
+    for t in 0..500 {
+        let actions: Vec<usize> = (0..4)
+            .map(|e| out.get(e).mask.iter().position(|&m| m).unwrap())
+            .collect();
+        a.step(&actions).unwrap();
+        b.step_into(&actions, out.as_mut_all()).unwrap();
+        assert_eq!(a.obs, out, "step {t}");
+        assert_eq!(a.outcomes, b.outcomes, "step {t}");
+    }
+}

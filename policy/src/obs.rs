@@ -36,6 +36,14 @@ impl ObsMut<'_> {
         self.mask.len()
     }
 
+    /// Copies `src` (of the same width) into this observation.
+    pub fn copy_from(&mut self, src: Obs<'_>) {
+        self.nodes.copy_from_slice(src.nodes);
+        self.job.copy_from_slice(src.job);
+        self.global.copy_from_slice(src.global);
+        self.mask.copy_from_slice(src.mask);
+    }
+
     /// A shorter-lived copy of the borrow, so that `self` stays usable after passing it on.
     pub fn reborrow(&mut self) -> ObsMut<'_> {
         ObsMut {
@@ -114,6 +122,16 @@ impl ObsBatch {
         }
     }
 
+    /// The whole batch as one `ObsMut` (every observation's blocks back to back).
+    pub fn as_mut_all(&mut self) -> ObsMut<'_> {
+        ObsMut {
+            nodes: &mut self.nodes,
+            job: &mut self.job,
+            global: &mut self.global,
+            mask: &mut self.mask,
+        }
+    }
+
     /// Every observation, to write, in order.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = ObsMut<'_>> {
         let n = self.max_nodes;
@@ -130,13 +148,9 @@ impl ObsBatch {
             })
     }
 
-    /// Copies observation `i` of `src` (of the same width) into slot `j` of `self`.
+    /// Copies `src` (of the same width) into slot `j`.
     pub fn copy_from(&mut self, j: usize, src: Obs<'_>) {
-        let dst = self.get_mut(j);
-        dst.nodes.copy_from_slice(src.nodes);
-        dst.job.copy_from_slice(src.job);
-        dst.global.copy_from_slice(src.global);
-        dst.mask.copy_from_slice(src.mask);
+        self.get_mut(j).copy_from(src);
     }
 }
 

@@ -1,4 +1,5 @@
-"""`haca.VectorEnv`: many envs of one scenario stepped together in Rust (rayon, GIL released)."""
+"""`haca.VectorEnv`: many envs of one scenario stepped together in Rust (rayon, GIL released), writing
+straight into numpy arrays allocated once."""
 
 import numpy as np
 import gymnasium as gym
@@ -45,11 +46,13 @@ class VectorEnv(gym.vector.VectorEnv):
         self._truncated = np.zeros(self.num_envs, np.bool_)
         self._seed = seed
 
-    def _write(self):
-        self._rust.write(
-            self._nodes, self._job, self._global, self._mask,
-            self._rewards, self._terminated, self._truncated,
-        )
+    def _copy_obs(self, rows=None):
+        # After a reset only: steps write straight into these arrays.
+        self._rust.copy_obs(self._nodes, self._job, self._global, self._mask, rows)
+        if rows is None:
+            self._rewards[:] = 0
+            self._terminated[:] = False
+            self._truncated[:] = False
 
     def _obs(self):
         return {
@@ -65,18 +68,21 @@ class VectorEnv(gym.vector.VectorEnv):
             if mask.shape != (self.num_envs,):
                 raise ValueError(f"reset_mask has shape {mask.shape}, expected ({self.num_envs},)")
             self._rust.reset_some(np.ascontiguousarray(mask), None if seed is None else int(seed))
-            self._write()
+            self._copy_obs(np.ascontiguousarray(mask))
             return self._obs(), {}
         if seed is None:
             seed = self._seed if self._seed is not None else int(np.random.SeedSequence().entropy % 2**63)
         self._seed = None
         self._rust.reset(int(seed))
-        self._write()
+        self._copy_obs()
         return self._obs(), {}
 
     def step(self, actions):
-        self._rust.step(np.ascontiguousarray(actions, dtype=np.int64))
-        self._write()
+        self._rust.step(
+            np.ascontiguousarray(actions, dtype=np.int64),
+            self._nodes, self._job, self._global, self._mask,
+            self._rewards, self._terminated, self._truncated,
+        )
         infos = {}
         ended = self._rust.final_metrics()
         if ended:

@@ -60,6 +60,22 @@ fn check_shape(obs: &ObsMut<'_>, rows: usize, max_nodes: usize) -> PyResult<()> 
     Ok(())
 }
 
+/// A whole batch's buffers, borrowed, with access to one observation's rows.
+struct ObsBatchMut<'a>(ObsMut<'a>);
+
+impl ObsBatchMut<'_> {
+    fn row(&mut self, e: usize, max_nodes: usize) -> ObsMut<'_> {
+        use haca_policy::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
+        let (n, j, g) = (max_nodes * NODE_FEATURES, JOB_FEATURES, GLOBAL_FEATURES);
+        ObsMut {
+            nodes: &mut self.0.nodes[e * n..(e + 1) * n],
+            job: &mut self.0.job[e * j..(e + 1) * j],
+            global: &mut self.0.global[e * g..(e + 1) * g],
+            mask: &mut self.0.mask[e * max_nodes..(e + 1) * max_nodes],
+        }
+    }
+}
+
 /// One env (`haca.make` wraps it as a `gymnasium.Env`).
 #[pyclass(module = "haca._haca")]
 struct RustEnv {
@@ -288,10 +304,22 @@ impl RustVecEnv {
         Ok(())
     }
 
-    /// Steps every env with `actions` (one node index each) with the GIL released; the
-    /// results stay in Rust until `write` copies them out. An illegal action raises
-    /// `ValueError` naming the env, the node and why.
-    fn step(&mut self, py: Python<'_>, actions: PyReadonlyArray1<'_, i64>) -> PyResult<()> {
+    /// Steps every env with `actions` (one node index each) with the GIL released, writing the
+    /// observations straight into the caller's arrays (no copy), then the rewards and flags.
+    /// An illegal action raises `ValueError` naming the env, the node and why.
+    #[allow(clippy::too_many_arguments)]
+    fn step<'py>(
+        &mut self,
+        py: Python<'py>,
+        actions: PyReadonlyArray1<'py, i64>,
+        mut nodes: PyReadwriteArrayDyn<'py, f32>,
+        mut job: PyReadwriteArrayDyn<'py, f32>,
+        mut global_: PyReadwriteArrayDyn<'py, f32>,
+        mut mask: PyReadwriteArrayDyn<'py, bool>,
+        mut rewards: PyReadwriteArrayDyn<'py, f32>,
+        mut terminated: PyReadwriteArrayDyn<'py, bool>,
+        mut truncated: PyReadwriteArrayDyn<'py, bool>,
+    ) -> PyResult<()> {
         let n = self.venv.num_envs();
         if actions.len() != n {
             return Err(value_error(format!(
@@ -307,22 +335,42 @@ impl RustVecEnv {
                     .map_err(|_| value_error(format!("env {e}: action {a} is not a node index")))?,
             );
         }
+        let (r, te, tr) = (
+            rewards.as_slice_mut().map_err(value_error)?,
+            terminated.as_slice_mut().map_err(value_error)?,
+            truncated.as_slice_mut().map_err(value_error)?,
+        );
+        if r.len() != n || te.len() != n || tr.len() != n {
+            return Err(value_error("rewards and flags need one entry per env"));
+        }
+        let mut out = Out {
+            nodes: &mut nodes,
+            job: &mut job,
+            global: &mut global_,
+            mask: &mut mask,
+        };
+        let obs = out.slices()?;
+        check_shape(&obs, n, self.venv.max_nodes())?;
         let venv = &mut self.venv;
-        py.detach(|| haca_env::in_pool(|| venv.step(&acts)))
-            .map_err(value_error)
+        py.detach(|| haca_env::in_pool(|| venv.step_into(&acts, obs)))
+            .map_err(value_error)?;
+        for (e, o) in self.venv.outcomes.iter().enumerate() {
+            r[e] = o.reward;
+            te[e] = o.terminated;
+            tr[e] = o.truncated;
+        }
+        Ok(())
     }
 
-    /// Copies the observations, rewards and flags into the caller's preallocated arrays.
-    #[allow(clippy::too_many_arguments)]
-    fn write<'py>(
+    /// Copies the observations of the envs where `rows` is true (all when `None`) into the
+    /// caller's arrays: after a reset, which writes into the vector's own buffers.
+    fn copy_obs<'py>(
         &self,
         mut nodes: PyReadwriteArrayDyn<'py, f32>,
         mut job: PyReadwriteArrayDyn<'py, f32>,
         mut global_: PyReadwriteArrayDyn<'py, f32>,
         mut mask: PyReadwriteArrayDyn<'py, bool>,
-        mut rewards: PyReadwriteArrayDyn<'py, f32>,
-        mut terminated: PyReadwriteArrayDyn<'py, bool>,
-        mut truncated: PyReadwriteArrayDyn<'py, bool>,
+        rows: Option<PyReadonlyArray1<'py, bool>>,
     ) -> PyResult<()> {
         let mut out = Out {
             nodes: &mut nodes,
@@ -333,22 +381,13 @@ impl RustVecEnv {
         let obs = out.slices()?;
         let v = &self.venv;
         check_shape(&obs, v.num_envs(), v.max_nodes())?;
-        obs.nodes.copy_from_slice(&v.obs.nodes);
-        obs.job.copy_from_slice(&v.obs.job);
-        obs.global.copy_from_slice(&v.obs.global);
-        obs.mask.copy_from_slice(&v.obs.mask);
-        let (r, te, tr) = (
-            rewards.as_slice_mut().map_err(value_error)?,
-            terminated.as_slice_mut().map_err(value_error)?,
-            truncated.as_slice_mut().map_err(value_error)?,
-        );
-        if r.len() != v.num_envs() || te.len() != v.num_envs() || tr.len() != v.num_envs() {
-            return Err(value_error("rewards and flags need one entry per env"));
-        }
-        for (e, o) in v.outcomes.iter().enumerate() {
-            r[e] = o.reward;
-            te[e] = o.terminated;
-            tr[e] = o.truncated;
+        let rows = match &rows {
+            Some(r) => r.as_slice().map_err(value_error)?.to_vec(),
+            None => vec![true; v.num_envs()],
+        };
+        let mut dst = ObsBatchMut(obs);
+        for (e, _) in rows.iter().enumerate().filter(|(_, &copy)| copy) {
+            dst.row(e, v.max_nodes()).copy_from(v.obs.get(e));
         }
         Ok(())
     }
