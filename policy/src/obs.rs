@@ -25,15 +25,27 @@ pub struct ObsMut<'a> {
 }
 
 impl<'a> Obs<'a> {
-    /// Node rows (the width of the mask).
-    pub fn max_nodes(&self) -> usize {
-        self.mask.len()
+    pub fn new(nodes: &'a [f32], job: &'a [f32], global: &'a [f32], mask: &'a [bool]) -> Self {
+        Obs {
+            nodes,
+            job,
+            global,
+            mask,
+        }
     }
 }
 
-impl ObsMut<'_> {
-    pub fn max_nodes(&self) -> usize {
-        self.mask.len()
+impl<'a> ObsMut<'a> {
+    /// Observation `i` of a whole batch's buffers (`max_nodes` node rows each), taking the
+    /// borrow. Panics if the buffers hold fewer than `i + 1` observations.
+    pub fn into_row(self, i: usize, max_nodes: usize) -> ObsMut<'a> {
+        let row = max_nodes * NODE_FEATURES;
+        ObsMut {
+            nodes: &mut self.nodes[i * row..(i + 1) * row],
+            job: &mut self.job[i * JOB_FEATURES..(i + 1) * JOB_FEATURES],
+            global: &mut self.global[i * GLOBAL_FEATURES..(i + 1) * GLOBAL_FEATURES],
+            mask: &mut self.mask[i * max_nodes..(i + 1) * max_nodes],
+        }
     }
 
     /// Copies `src` (of the same width) into this observation.
@@ -47,16 +59,6 @@ impl ObsMut<'_> {
     /// A shorter-lived copy of the borrow, so that `self` stays usable after passing it on.
     pub fn reborrow(&mut self) -> ObsMut<'_> {
         ObsMut {
-            nodes: self.nodes,
-            job: self.job,
-            global: self.global,
-            mask: self.mask,
-        }
-    }
-
-    /// A read-only view of what was written.
-    pub fn as_obs(&self) -> Obs<'_> {
-        Obs {
             nodes: self.nodes,
             job: self.job,
             global: self.global,
@@ -113,13 +115,8 @@ impl ObsBatch {
 
     /// Observation `i`, to write. Panics if `i >= len()`.
     pub fn get_mut(&mut self, i: usize) -> ObsMut<'_> {
-        let (n, row) = (self.max_nodes, self.max_nodes * NODE_FEATURES);
-        ObsMut {
-            nodes: &mut self.nodes[i * row..(i + 1) * row],
-            job: &mut self.job[i * JOB_FEATURES..(i + 1) * JOB_FEATURES],
-            global: &mut self.global[i * GLOBAL_FEATURES..(i + 1) * GLOBAL_FEATURES],
-            mask: &mut self.mask[i * n..(i + 1) * n],
-        }
+        let n = self.max_nodes;
+        self.as_mut_all().into_row(i, n)
     }
 
     /// The whole batch as one `ObsMut` (every observation's blocks back to back).
@@ -130,22 +127,6 @@ impl ObsBatch {
             global: &mut self.global,
             mask: &mut self.mask,
         }
-    }
-
-    /// Every observation, to write, in order.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = ObsMut<'_>> {
-        let n = self.max_nodes;
-        self.nodes
-            .chunks_exact_mut(n * NODE_FEATURES)
-            .zip(self.job.chunks_exact_mut(JOB_FEATURES))
-            .zip(self.global.chunks_exact_mut(GLOBAL_FEATURES))
-            .zip(self.mask.chunks_exact_mut(n))
-            .map(|(((nodes, job), global), mask)| ObsMut {
-                nodes,
-                job,
-                global,
-                mask,
-            })
     }
 
     /// Copies `src` (of the same width) into slot `j`.
@@ -162,7 +143,8 @@ mod tests {
     fn rows_are_where_the_layout_says() {
         let mut b = ObsBatch::new(3, 2);
         assert_eq!((b.len(), b.max_nodes()), (3, 2));
-        for (i, o) in b.iter_mut().enumerate() {
+        for i in 0..3 {
+            let o = b.get_mut(i);
             o.nodes[NODE_FEATURES] = i as f32;
             o.job[0] = 10.0 + i as f32;
             o.mask[1] = i == 1;

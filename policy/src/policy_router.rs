@@ -77,12 +77,7 @@ impl PolicyRouter {
             mask: &mut self.mask,
         };
         features::encode_with_scales(view, self.policy.info.scales, out);
-        let obs = Obs {
-            nodes: &self.nodes,
-            job: &self.job,
-            global: &self.global,
-            mask: &self.mask,
-        };
+        let obs = Obs::new(&self.nodes, &self.job, &self.global, &self.mask);
         let value = self
             .policy
             .network

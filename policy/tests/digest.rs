@@ -1,31 +1,10 @@
 //! Tamper evidence: every file the writer makes records a content digest that the loader
 //! checks, so a changed byte anywhere is refused; files from before digests still load.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::temp;
 use haca_policy::{Architecture, Policy, PolicyError};
-
-/// A path in a fresh temporary folder; the folder is removed when it is dropped.
-struct Temp(#[allow(dead_code)] tempfile::TempDir, PathBuf);
-
-impl std::ops::Deref for Temp {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.1
-    }
-}
-
-impl AsRef<Path> for Temp {
-    fn as_ref(&self) -> &Path {
-        &self.1
-    }
-}
-
-fn temp(name: &str) -> Temp {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(name);
-    Temp(dir, path)
-}
 
 #[test]
 fn a_written_file_carries_a_digest_that_load_verifies() {

@@ -1,231 +1,19 @@
-//! The exported policy: hand-checked forward pass, invariances, int8, round trips, and every
-//! broken file.
+//! The exported policy file: round trips, int8, every broken file, the router, Python's reader
+//! and the verdict.
+
+mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use haca_policy::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
-use haca_policy::model::{softmax, Scratch, INPUT_FEATURES};
+use common::{random_features, temp, tiny_policy};
+use haca_policy::model::{softmax, Scratch};
 use haca_policy::{
-    Activation, Architecture, ClusterView, JobView, NodeView, Policy, PolicyError, PolicyInfo,
+    Activation, Architecture, ClusterView, JobView, NodeView, Obs, Policy, PolicyError,
     PolicyRouter, Rng, Router, Scales, Selection,
 };
 use safetensors::tensor::{Dtype, TensorView};
-
-/// A path in a fresh temporary folder; the folder is removed when it is dropped.
-struct Temp(#[allow(dead_code)] tempfile::TempDir, PathBuf);
-
-impl std::ops::Deref for Temp {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.1
-    }
-}
-
-impl AsRef<Path> for Temp {
-    fn as_ref(&self) -> &Path {
-        &self.1
-    }
-}
-
-fn temp(name: &str) -> Temp {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(name);
-    Temp(dir, path)
-}
-
-fn tiny_policy() -> Policy {
-    // H = 1. h_n = relu(speed feature); u_n = relu(h_n - m + 0.5 x); logit = 2 u_n + 0.5;
-    // value = 4 relu(m + x - 3) + 1.
-    let arch = Architecture {
-        hidden: 1,
-        layers: 1,
-        value_layers: 1,
-        activation: Activation::Relu,
-    };
-    let mut embed = vec![0.0; INPUT_FEATURES];
-    embed[0] = 1.0;
-    let t = |name: &str, shape: Vec<usize>, data: Vec<f32>| (name.to_string(), shape, data);
-    let tensors = vec![
-        t("embed.weight", vec![1, INPUT_FEATURES], embed),
-        t("embed.bias", vec![1], vec![0.0]),
-        t("score.0.weight", vec![1, 3], vec![1.0, -1.0, 0.5]),
-        t("score.0.bias", vec![1], vec![0.0]),
-        t("score.out.weight", vec![1, 1], vec![2.0]),
-        t("score.out.bias", vec![1], vec![0.5]),
-        t("value.0.weight", vec![1, 2], vec![1.0, 1.0]),
-        t("value.0.bias", vec![1], vec![-3.0]),
-        t("value.out.weight", vec![1, 1], vec![4.0]),
-        t("value.out.bias", vec![1], vec![1.0]),
-    ];
-    let info = PolicyInfo {
-        arch,
-        scales: Scales {
-            work: 2.0,
-            speed: 1.0,
-        },
-        scenario: "tiny".into(),
-        training_steps: 7,
-        evaluation: "{\"note\":\"hand-built\"}".into(),
-        verdict: None,
-    };
-    Policy::from_tensors(info, tensors, None).unwrap()
-}
-
-fn random_features(rng: &mut Rng, n: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<bool>) {
-    let mut f = |k: usize| {
-        (0..k)
-            .map(|_| (rng.uniform() * 4.0 - 1.0) as f32)
-            .collect::<Vec<f32>>()
-    };
-    let nodes = f(n * NODE_FEATURES);
-    let job = f(JOB_FEATURES);
-    let global = f(GLOBAL_FEATURES);
-    let mut mask: Vec<bool> = (0..n).map(|_| rng.uniform() < 0.7).collect();
-    mask[0] = true;
-    (nodes, job, global, mask)
-}
-
-#[test]
-fn golden_forward_pass_on_a_hand_built_network() {
-    let p = tiny_policy();
-    let mut nodes = vec![0.0f32; 3 * NODE_FEATURES];
-    nodes[0] = 1.0;
-    nodes[NODE_FEATURES] = 2.0;
-    nodes[2 * NODE_FEATURES] = 3.0;
-    let mask = [true, true, false];
-    let mut logits = [0.0f32; 3];
-    let value = p.network.forward(
-        haca_policy::Obs {
-            nodes: &nodes,
-            job: &[0.0; JOB_FEATURES],
-            global: &[0.0; GLOBAL_FEATURES],
-            mask: &mask,
-        },
-        &mut Scratch::default(),
-        &mut logits,
-    );
-    // h = [1, 2] over legal nodes: m = 1.5, x = 2. u = [relu(1 - 1.5 + 1), relu(2 - 1.5 + 1)] = [0.5, 1.5].
-    assert_eq!(logits[0], 1.5);
-    assert_eq!(logits[1], 3.5);
-    assert_eq!(logits[2], f32::NEG_INFINITY);
-    // value = 4 * relu(1.5 + 2 - 3) + 1 = 3.
-    assert_eq!(value, 3.0);
-    let mut probs = [0.0f32; 3];
-    softmax(&logits, &mut probs);
-    assert!((probs[1] - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6);
-    assert_eq!(probs[2], 0.0, "masked nodes get zero probability");
-}
-
-#[test]
-fn observation_normalization_is_applied_and_clipped() {
-    let p = tiny_policy();
-    let mut mean = vec![0.0; INPUT_FEATURES];
-    let mut std = vec![1.0; INPUT_FEATURES];
-    mean[0] = 1.0;
-    std[0] = 0.5; // speed feature s -> (s - 1) / 0.5
-    let q = Policy::from_tensors(p.info.clone(), p.tensors().to_vec(), Some((mean, std))).unwrap();
-    let mut nodes = vec![0.0f32; 2 * NODE_FEATURES];
-    nodes[0] = 2.0; // -> 2
-    nodes[NODE_FEATURES] = 100.0; // -> 198, clipped to 10
-    let mut logits = [0.0f32; 2];
-    q.network.forward(
-        haca_policy::Obs {
-            nodes: &nodes,
-            job: &[0.0; JOB_FEATURES],
-            global: &[0.0; GLOBAL_FEATURES],
-            mask: &[true, true],
-        },
-        &mut Scratch::default(),
-        &mut logits,
-    );
-    // h = [2, 10]: m = 6, x = 10. u = [relu(2 - 6 + 5), relu(10 - 6 + 5)] = [1, 9].
-    assert_eq!(logits, [2.5, 18.5]);
-}
-
-#[test]
-fn permuting_nodes_permutes_the_scores() {
-    let p = Policy::random(Architecture::default(), 3);
-    let mut rng = Rng::new(9);
-    for n in [1, 5, 40] {
-        let (nodes, job, global, mask) = random_features(&mut rng, n);
-        let perm: Vec<usize> = (0..n).rev().collect();
-        let pn: Vec<f32> = perm
-            .iter()
-            .flat_map(|&i| nodes[i * NODE_FEATURES..(i + 1) * NODE_FEATURES].to_vec())
-            .collect();
-        let pm: Vec<bool> = perm.iter().map(|&i| mask[i]).collect();
-        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-        let mut s = Scratch::default();
-        let va = p.network.forward(
-            haca_policy::Obs {
-                nodes: &nodes,
-                job: &job,
-                global: &global,
-                mask: &mask,
-            },
-            &mut s,
-            &mut a,
-        );
-        let vb = p.network.forward(
-            haca_policy::Obs {
-                nodes: &pn,
-                job: &job,
-                global: &global,
-                mask: &pm,
-            },
-            &mut s,
-            &mut b,
-        );
-        for (k, &i) in perm.iter().enumerate() {
-            assert!(
-                a[i] == b[k] || (a[i] - b[k]).abs() < 1e-4,
-                "n {n}: {} vs {}",
-                a[i],
-                b[k]
-            );
-        }
-        assert!((va - vb).abs() < 1e-4);
-    }
-}
-
-#[test]
-fn dispatched_and_portable_forward_passes_are_bit_identical() {
-    let p = Policy::random(Architecture::default(), 8);
-    let mut rng = Rng::new(4);
-    let (mut s1, mut s2) = (Scratch::default(), Scratch::default());
-    for _ in 0..100 {
-        let n = 1 + rng.below(40) as usize;
-        let (nodes, job, global, mask) = random_features(&mut rng, n);
-        let (mut a, mut b) = (vec![0.0f32; n], vec![0.0f32; n]);
-        let va = p.network.forward(
-            haca_policy::Obs {
-                nodes: &nodes,
-                job: &job,
-                global: &global,
-                mask: &mask,
-            },
-            &mut s1,
-            &mut a,
-        );
-        let vb = p.network.forward_portable(
-            haca_policy::Obs {
-                nodes: &nodes,
-                job: &job,
-                global: &global,
-                mask: &mask,
-            },
-            &mut s2,
-            &mut b,
-        );
-        assert_eq!(va.to_bits(), vb.to_bits());
-        assert_eq!(
-            a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-            b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
-        );
-    }
-}
 
 #[test]
 fn save_load_round_trip_and_int8_agrees_on_the_argmax() {
@@ -262,26 +50,10 @@ fn save_load_round_trip_and_int8_agrees_on_the_argmax() {
         let n = 2 + rng.below(30) as usize;
         let (nodes, job, global, mask) = random_features(&mut rng, n);
         let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-        p.network.forward(
-            haca_policy::Obs {
-                nodes: &nodes,
-                job: &job,
-                global: &global,
-                mask: &mask,
-            },
-            &mut s,
-            &mut a,
-        );
-        q.network.forward(
-            haca_policy::Obs {
-                nodes: &nodes,
-                job: &job,
-                global: &global,
-                mask: &mask,
-            },
-            &mut s,
-            &mut b,
-        );
+        p.network
+            .forward(Obs::new(&nodes, &job, &global, &mask), &mut s, &mut a);
+        q.network
+            .forward(Obs::new(&nodes, &job, &global, &mask), &mut s, &mut b);
         let argmax = |l: &[f32]| (0..n).max_by(|&i, &j| l[i].total_cmp(&l[j])).unwrap();
         let mut sorted: Vec<f32> = a.iter().copied().filter(|x| x.is_finite()).collect();
         sorted.sort_by(|x, y| y.total_cmp(x));

@@ -21,24 +21,20 @@ fn load_scenario(path: &str) -> PyResult<Arc<Scenario>> {
     Scenario::load(path).map(Arc::new).map_err(value_error)
 }
 
-/// The caller's arrays for one observation, checked against the env's width.
-struct Out<'a, 'py> {
-    nodes: &'a mut PyReadwriteArrayDyn<'py, f32>,
-    job: &'a mut PyReadwriteArrayDyn<'py, f32>,
-    global: &'a mut PyReadwriteArrayDyn<'py, f32>,
-    mask: &'a mut PyReadwriteArrayDyn<'py, bool>,
-}
-
-impl Out<'_, '_> {
-    fn slices(&mut self) -> PyResult<ObsMut<'_>> {
-        let bad = |what: &str| value_error(format!("the {what} array must be C-contiguous"));
-        Ok(ObsMut {
-            nodes: self.nodes.as_slice_mut().map_err(|_| bad("nodes"))?,
-            job: self.job.as_slice_mut().map_err(|_| bad("job"))?,
-            global: self.global.as_slice_mut().map_err(|_| bad("global"))?,
-            mask: self.mask.as_slice_mut().map_err(|_| bad("action_mask"))?,
-        })
-    }
+/// The caller's four arrays as observation buffers (one observation, or a batch's).
+fn obs_mut<'a>(
+    nodes: &'a mut PyReadwriteArrayDyn<'_, f32>,
+    job: &'a mut PyReadwriteArrayDyn<'_, f32>,
+    global: &'a mut PyReadwriteArrayDyn<'_, f32>,
+    mask: &'a mut PyReadwriteArrayDyn<'_, bool>,
+) -> PyResult<ObsMut<'a>> {
+    let bad = |what: &str| value_error(format!("the {what} array must be C-contiguous"));
+    Ok(ObsMut {
+        nodes: nodes.as_slice_mut().map_err(|_| bad("nodes"))?,
+        job: job.as_slice_mut().map_err(|_| bad("job"))?,
+        global: global.as_slice_mut().map_err(|_| bad("global"))?,
+        mask: mask.as_slice_mut().map_err(|_| bad("action_mask"))?,
+    })
 }
 
 /// Checks the lengths of `obs` against `rows` observations of `max_nodes` nodes.
@@ -58,22 +54,6 @@ fn check_shape(obs: &ObsMut<'_>, rows: usize, max_nodes: usize) -> PyResult<()> 
         }
     }
     Ok(())
-}
-
-/// A whole batch's buffers, borrowed, with access to one observation's rows.
-struct ObsBatchMut<'a>(ObsMut<'a>);
-
-impl ObsBatchMut<'_> {
-    fn row(&mut self, e: usize, max_nodes: usize) -> ObsMut<'_> {
-        use haca_policy::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
-        let (n, j, g) = (max_nodes * NODE_FEATURES, JOB_FEATURES, GLOBAL_FEATURES);
-        ObsMut {
-            nodes: &mut self.0.nodes[e * n..(e + 1) * n],
-            job: &mut self.0.job[e * j..(e + 1) * j],
-            global: &mut self.0.global[e * g..(e + 1) * g],
-            mask: &mut self.0.mask[e * max_nodes..(e + 1) * max_nodes],
-        }
-    }
 }
 
 /// One env (`haca.make` wraps it as a `gymnasium.Env`).
@@ -113,13 +93,7 @@ impl RustEnv {
         mut global_: PyReadwriteArrayDyn<'py, f32>,
         mut mask: PyReadwriteArrayDyn<'py, bool>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let mut out = Out {
-            nodes: &mut nodes,
-            job: &mut job,
-            global: &mut global_,
-            mask: &mut mask,
-        };
-        let obs = out.slices()?;
+        let obs = obs_mut(&mut nodes, &mut job, &mut global_, &mut mask)?;
         check_shape(&obs, 1, self.env.max_nodes())?;
         self.env.reset(seed);
         self.env.encode(obs);
@@ -139,13 +113,7 @@ impl RustEnv {
         mut global_: PyReadwriteArrayDyn<'py, f32>,
         mut mask: PyReadwriteArrayDyn<'py, bool>,
     ) -> PyResult<(f64, bool, bool, Bound<'py, PyDict>)> {
-        let mut out = Out {
-            nodes: &mut nodes,
-            job: &mut job,
-            global: &mut global_,
-            mask: &mut mask,
-        };
-        let obs = out.slices()?;
+        let obs = obs_mut(&mut nodes, &mut job, &mut global_, &mut mask)?;
         check_shape(&obs, 1, self.env.max_nodes())?;
         let action = usize::try_from(action).map_err(|_| {
             value_error(format!(
@@ -343,13 +311,7 @@ impl RustVecEnv {
         if r.len() != n || te.len() != n || tr.len() != n {
             return Err(value_error("rewards and flags need one entry per env"));
         }
-        let mut out = Out {
-            nodes: &mut nodes,
-            job: &mut job,
-            global: &mut global_,
-            mask: &mut mask,
-        };
-        let obs = out.slices()?;
+        let obs = obs_mut(&mut nodes, &mut job, &mut global_, &mut mask)?;
         check_shape(&obs, n, self.venv.max_nodes())?;
         let venv = &mut self.venv;
         py.detach(|| haca_env::in_pool(|| venv.step_into(&acts, obs)))
@@ -372,22 +334,24 @@ impl RustVecEnv {
         mut mask: PyReadwriteArrayDyn<'py, bool>,
         rows: Option<PyReadonlyArray1<'py, bool>>,
     ) -> PyResult<()> {
-        let mut out = Out {
-            nodes: &mut nodes,
-            job: &mut job,
-            global: &mut global_,
-            mask: &mut mask,
-        };
-        let obs = out.slices()?;
+        let mut obs = obs_mut(&mut nodes, &mut job, &mut global_, &mut mask)?;
         let v = &self.venv;
         check_shape(&obs, v.num_envs(), v.max_nodes())?;
         let rows = match &rows {
             Some(r) => r.as_slice().map_err(value_error)?.to_vec(),
             None => vec![true; v.num_envs()],
         };
-        let mut dst = ObsBatchMut(obs);
+        if rows.len() != v.num_envs() {
+            return Err(value_error(format!(
+                "{} rows for {} envs",
+                rows.len(),
+                v.num_envs()
+            )));
+        }
         for (e, _) in rows.iter().enumerate().filter(|(_, &copy)| copy) {
-            dst.row(e, v.max_nodes()).copy_from(v.obs.get(e));
+            obs.reborrow()
+                .into_row(e, v.max_nodes())
+                .copy_from(v.obs.get(e));
         }
         Ok(())
     }

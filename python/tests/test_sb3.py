@@ -8,43 +8,15 @@ import numpy as np
 import pytest
 
 import haca
+from conftest import tiny_scenario
 
 sb3_contrib = pytest.importorskip("sb3_contrib")
 
-TOY = """
-name = "fast-slow"
-[episode]
-jobs = 200
-[sim]
-size_visibility = "exact"
-[verification]
-verifiers = 0
-[[models]]
-name = "m"
-memory_gb = 1
-prefill_cost = 1.0
-decode_cost = 0.0
-[[node_classes]]
-name = "slow"
-count = 1
-speed = 1.0
-memory_gb = 8
-[[node_classes]]
-name = "fast"
-count = 1
-speed = 10.0
-memory_gb = 8
-[workload]
-input_tokens = { dist = "fixed", value = 100 }
-[arrivals]
-process = "poisson"
-load = 0.3
-"""
 
 
 def test_maskable_ppo_learns_to_prefer_the_fast_node(tmp_path):
-    path = tmp_path / "toy.toml"
-    path.write_text(TOY)
+    # Node 0 is slow, node 1 ten times faster; at this load the fast one is always free.
+    path = tiny_scenario(tmp_path, jobs=200, speeds=(1.0, 10.0), load=0.3)
     env = haca.make(path, seed=0)
     model = sb3_contrib.MaskablePPO(
         "MultiInputPolicy", env, n_steps=512, batch_size=128, learning_rate=1e-3, seed=0, verbose=0

@@ -8,7 +8,7 @@ import pytest
 
 import haca
 from haca import _haca
-from conftest import ROOT
+from conftest import ROOT, tiny_scenario
 
 
 def first_legal(mask):
@@ -40,32 +40,10 @@ def test_env_e_of_a_vector_is_the_single_env_seeded_with_derive_seed(small):
 
 
 def test_next_step_autoreset_reports_metrics_then_resets(tmp_path):
-    toml = tmp_path / "tiny.toml"
-    toml.write_text(
-        """
-[episode]
-jobs = 3
-[[models]]
-name = "m"
-memory_gb = 1
-prefill_cost = 1.0
-decode_cost = 0.0
-[[node_classes]]
-name = "n"
-count = 2
-speed = 100.0
-memory_gb = 8
-[workload]
-input_tokens = { dist = "fixed", value = 100 }
-[arrivals]
-process = "poisson"
-load = 0.5
-"""
-    )
+    toml = tiny_scenario(tmp_path, jobs=3)
     venv = haca.VectorEnv(toml, 2, seed=0)
     assert venv.metadata["autoreset_mode"] is not None
     obs, _ = venv.reset()
-    ended = None
     for _ in range(3):
         obs, rewards, term, trunc, info = venv.step(first_legal(obs["action_mask"]))
     assert term.all(), "three jobs, three decisions"

@@ -50,12 +50,12 @@ fn main() {
                 let t = Instant::now();
                 for e in 0..envs {
                     policy.network.forward(
-                        haca_policy::Obs {
-                            nodes: &nodes[e * n * NODE_FEATURES..(e + 1) * n * NODE_FEATURES],
-                            job: &job[e * JOB_FEATURES..(e + 1) * JOB_FEATURES],
-                            global: &global[e * GLOBAL_FEATURES..(e + 1) * GLOBAL_FEATURES],
-                            mask: &mask[e * n..(e + 1) * n],
-                        },
+                        haca_policy::Obs::new(
+                            &nodes[e * n * NODE_FEATURES..(e + 1) * n * NODE_FEATURES],
+                            &job[e * JOB_FEATURES..(e + 1) * JOB_FEATURES],
+                            &global[e * GLOBAL_FEATURES..(e + 1) * GLOBAL_FEATURES],
+                            &mask[e * n..(e + 1) * n],
+                        ),
                         &mut scratch,
                         &mut out,
                     );

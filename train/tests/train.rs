@@ -105,12 +105,12 @@ fn parity(draw: fn(&mut Rng) -> f32) {
         for row in 0..b {
             let mut out = vec![0.0; n];
             let v = policy.network.forward(
-                haca_policy::Obs {
-                    nodes: &nodes[row * n * NODE_FEATURES..(row + 1) * n * NODE_FEATURES],
-                    job: &job[row * JOB_FEATURES..(row + 1) * JOB_FEATURES],
-                    global: &global[row * GLOBAL_FEATURES..(row + 1) * GLOBAL_FEATURES],
-                    mask: &mask[row * n..(row + 1) * n],
-                },
+                haca_policy::Obs::new(
+                    &nodes[row * n * NODE_FEATURES..(row + 1) * n * NODE_FEATURES],
+                    &job[row * JOB_FEATURES..(row + 1) * JOB_FEATURES],
+                    &global[row * GLOBAL_FEATURES..(row + 1) * GLOBAL_FEATURES],
+                    &mask[row * n..(row + 1) * n],
+                ),
                 &mut scratch,
                 &mut out,
             );
