@@ -30,6 +30,58 @@ pub struct RawScenario {
     pub arrivals: Option<RawArrivals>,
     /// Domain randomization: absent, every episode runs on the network as written.
     pub randomize: Option<RawRandomize>,
+    /// Many clients routing for themselves. Absent: one router that sees every dispatch.
+    pub clients: Option<RawClients>,
+    /// Liveness from a registry with heartbeats. Absent: routers know at once when a node is down.
+    pub registry: Option<RawRegistry>,
+    /// Prefix KV caches on the nodes. Absent: no prefix reuse.
+    pub prefix: Option<RawPrefix>,
+}
+
+/// `[clients]`: every client routes for itself with its own instance of the router, seeing the
+/// scraped state plus its own dispatches since (never the others').
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClients {
+    /// Number of clients. Default 1 (one router, as without the table).
+    pub count: Option<u32>,
+    /// How demand splits over clients: "uniform" (default) or "zipf".
+    pub demand: Option<String>,
+    /// Zipf exponent of the clients' shares when `demand = "zipf"`. Default 1.
+    pub zipf: Option<f64>,
+}
+
+/// `[registry]`: nodes heartbeat every `heartbeat_s` and stay listed (legal to route to) until
+/// their last heartbeat is `max_age_s` old; a job sent to a node that is down fails after
+/// `fail_timeout_s` and comes back to its client as a retry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    /// Default 900 (OpenGradient's default).
+    pub heartbeat_s: Option<f64>,
+    /// Default 1800 (`heartbeatMaxAge`).
+    pub max_age_s: Option<f64>,
+    /// Default 30.
+    pub fail_timeout_s: Option<f64>,
+}
+
+/// `[prefix]`: each node keeps, per model, an LRU of prefix KV blocks; a job's prefill shrinks by
+/// the blocks of its prefix already cached on the node it runs on. Blocks come from a trace's
+/// `hash_ids` column or, for synthetic workloads, from the session model below.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrefix {
+    /// Tokens per block. Default 512 (the Mooncake trace's).
+    pub block_tokens: Option<u32>,
+    /// Blocks a node caches when its class does not say (`kv_cache_blocks`). Default 4096.
+    pub cache_blocks: Option<u32>,
+    /// Synthetic sessions: conversations that reuse their own growing prefix. Default 0 (no
+    /// session reuse).
+    pub sessions: Option<u32>,
+    /// Shared system prompts (every job starts with one of them). Default 0.
+    pub system_prompts: Option<u32>,
+    /// Tokens of a shared system prompt. Default 2048.
+    pub system_tokens: Option<u32>,
 }
 
 /// Draws a different network and load for every episode (from the episode's seed, so
@@ -142,6 +194,14 @@ pub struct RawVerification {
     pub zkml_s: Option<f64>,
     /// Settlement delay added after the check (block time), seconds. Default 0.
     pub settle_s: Option<f64>,
+    /// Settlement batching: a batch settles when it holds `settle_batch` results or its oldest
+    /// is `settle_timeout_s` old, one batch per worker at a time, each taking `settle_s`.
+    /// Absent `settle_batch`: every result settles on its own after `settle_s`.
+    pub settle_batch: Option<u32>,
+    /// Default 60.
+    pub settle_timeout_s: Option<f64>,
+    /// Default 1.
+    pub settle_workers: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +237,8 @@ pub struct RawNodeClass {
     pub mtbf_s: Option<f64>,
     /// Mean seconds to repair (exponential). Required with `mtbf_s`.
     pub mttr_s: Option<f64>,
+    /// Prefix KV blocks the node caches per model (with `[prefix]`). Default `prefix.cache_blocks`.
+    pub kv_cache_blocks: Option<u32>,
 }
 
 /// A distribution table: `{ dist = "lognormal", mean = 1000, cv = 1 }`. Which fields are allowed

@@ -18,6 +18,7 @@ pub mod config;
 mod dist;
 mod env;
 mod metrics;
+mod network;
 mod randomize;
 mod resolve;
 mod rollout;
@@ -37,14 +38,29 @@ pub mod streams {
     pub const RANDOMIZE: u64 = 3;
     /// Tie-breaking of heuristic routers in `run_episode`.
     pub const ROUTER_TIES: u64 = 0x524F_5554;
+    /// Which client sends each job (only with more than one client).
+    pub const CLIENTS: u64 = 4;
+    /// The registry's heartbeat phases (only with a registry).
+    pub const REGISTRY: u64 = 5;
+    /// Synthetic prefix blocks: sessions and system prompts (only with prefix caching).
+    pub const PREFIX: u64 = 6;
     /// Every index, for collision tests.
-    pub const ALL: [u64; 4] = [JOBS, CHURN, RANDOMIZE, ROUTER_TIES];
+    pub const ALL: [u64; 7] = [
+        JOBS,
+        CHURN,
+        RANDOMIZE,
+        ROUTER_TIES,
+        CLIENTS,
+        REGISTRY,
+        PREFIX,
+    ];
 }
 
 pub use check::{check_env, CheckError, CheckReport};
 pub use dist::Dist;
 pub use env::{Env, EnvError, EnvSnapshot, Info, RestoreError, Step};
 pub use metrics::{gini, percentile, percentile_sorted, EpisodeMetrics, Metric};
+pub use network::{Clients, Demand, PrefixCaching, Registry, Settlement};
 pub use randomize::{ChurnDraw, ProcessKind, Randomize};
 pub use rollout::{router_seed, run_episode, RolloutError};
 pub use scenario::{

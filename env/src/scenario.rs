@@ -1,5 +1,6 @@
 //! The resolved scenario: a validated, self-consistent description of one simulated network.
 
+use crate::network::{Clients, PrefixCaching, Registry, Settlement};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -54,6 +55,8 @@ pub struct Node {
     pub zk: bool,
     /// Mean time between failures and to repair, when the node churns.
     pub churn: Option<(f64, f64)>,
+    /// Prefix KV blocks cached per model (0 without `[prefix]`).
+    pub kv_blocks: u32,
 }
 
 impl Node {
@@ -135,6 +138,8 @@ pub struct VerificationLayer {
     pub verifiers: u32,
     pub check_s: [f64; 3],
     pub settle_s: f64,
+    /// Batched settlement; `None`: each result settles on its own after `settle_s`.
+    pub settlement: Option<Settlement>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -172,6 +177,10 @@ pub struct Scenario {
     /// Draw a network and load per episode ([`Scenario::episode_variant`]); `None`: every
     /// episode runs on `nodes` as they are.
     pub randomize: Option<Randomize>,
+    pub clients: Clients,
+    /// Liveness from the registry; `None`: a down node is masked at once.
+    pub registry: Option<Registry>,
+    pub prefix: Option<PrefixCaching>,
 }
 
 impl Scenario {

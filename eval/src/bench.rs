@@ -98,6 +98,7 @@ fn random_view(n: usize, rng: &mut haca_policy::Rng) -> haca_policy::ClusterView
             zk: rng.uniform() < 0.1,
             model_ready: rng.uniform() < 0.5,
             load_s: 10.0,
+            prefix_hit: 0,
         })
         .collect();
     let mask = (0..n).map(|i| i == 0 || rng.uniform() < 0.9).collect();
@@ -114,6 +115,9 @@ fn random_view(n: usize, rng: &mut haca_policy::Rng) -> haca_policy::ClusterView
         },
         jobs_in_system: n as u32,
         scales: Scales::default(),
+        clients: 1,
+        client_share: 1.0,
+        ..Default::default()
     }
 }
 

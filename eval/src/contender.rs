@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use haca_env::{Env, EpisodeMetrics, Scenario};
 use haca_policy::rng::derive_seed;
-use haca_policy::{router_by_name, Policy, PolicyRouter, Router, Selection, ROUTER_NAMES};
+use haca_policy::{
+    router_by_name, PerClient, Policy, PolicyRouter, Router, Selection, ROUTER_NAMES,
+};
 
 /// Why an evaluation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -151,9 +153,16 @@ impl Contender {
                 policy,
                 selection,
                 ..
-            } => Some(Box::new(
-                PolicyRouter::new(policy.clone(), *selection, 0).with_name(name.clone()),
-            )),
+            } => {
+                let (policy, selection, name) = (policy.clone(), *selection, name.clone());
+                // One instance per client, as every router: sampling draws from each client's
+                // own stream.
+                Some(Box::new(PerClient::new(Box::new(move || {
+                    Box::new(
+                        PolicyRouter::new(policy.clone(), selection, 0).with_name(name.clone()),
+                    )
+                }))))
+            }
         })
     }
 
@@ -308,7 +317,7 @@ mod tests {
     #[test]
     fn parses_lists() {
         let all = Contender::parse_list("all").unwrap();
-        assert_eq!(all.len(), 9);
+        assert_eq!(all.len(), ROUTER_NAMES.len() + 1);
         assert_eq!(all.last(), Some(&Contender::Pooled));
         let some = Contender::parse_list("sed, jsq,sed,pooled").unwrap();
         assert_eq!(

@@ -239,6 +239,7 @@ mod tests {
             zk: false,
             model_ready: false,
             load_s: 2.0,
+            prefix_hit: 0,
         };
         ClusterView {
             now: 10.0,
@@ -254,12 +255,14 @@ mod tests {
                 size_visibility: SizeVisibility::Exact,
                 est_work: 4.0,
                 retries: 0,
+                ..Default::default()
             },
             jobs_in_system: 3,
             scales: Scales {
                 work: 4.0,
                 speed: 2.0,
             },
+            ..Default::default()
         }
     }
 

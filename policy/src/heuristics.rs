@@ -14,11 +14,20 @@ pub fn argmin_random_ties(
     rng: &mut Rng,
     mut key: impl FnMut(&NodeView) -> f64,
 ) -> Option<usize> {
+    argmin_random_ties_at(view, rng, |_, n| key(n))
+}
+
+/// [`argmin_random_ties`] with the node's index passed to `key`.
+pub fn argmin_random_ties_at(
+    view: &ClusterView,
+    rng: &mut Rng,
+    mut key: impl FnMut(usize, &NodeView) -> f64,
+) -> Option<usize> {
     let mut best: Option<usize> = None;
     let mut best_key = f64::INFINITY;
     let mut ties = 0u64;
     for i in view.legal() {
-        let k = key(&view.nodes[i]);
+        let k = key(i, &view.nodes[i]);
         if best.is_none() || k < best_key {
             best = Some(i);
             best_key = k;

@@ -17,24 +17,30 @@
 //!
 //! The simulator (`haca-env`) produces these views; nothing here depends on it.
 
+pub mod client_routers;
 mod digest;
 pub mod features;
 mod file;
 pub mod heuristics;
 pub mod model;
 pub mod obs;
+mod per_client;
 mod policy_router;
 pub mod rng;
 mod router;
 mod view;
 
+pub use client_routers::{LsqRouter, PrefixRouter, ReputationRouter, SdkRouter};
 pub use digest::sha256_hex;
 pub use features::{FEATURE_SCHEMA_VERSION, GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
 pub use file::{Policy, PolicyError, PolicyInfo, FORMAT_VERSION};
 pub use heuristics::{AffinityRouter, JiqRouter, JsqRouter, LwlRouter, PowerOfDRouter, SedRouter};
 pub use model::{Activation, Architecture};
 pub use obs::{Obs, ObsBatch, ObsMut};
+pub use per_client::{client_seed, PerClient, RouterFactory};
 pub use policy_router::{PolicyRouter, Selection};
 pub use rng::Rng;
-pub use router::{router_by_name, RandomRouter, RoundRobinRouter, Router, ROUTER_NAMES};
-pub use view::{ClusterView, JobView, NodeView, Scales, SizeVisibility, Verification};
+pub use router::{
+    router_by_name, single_router, RandomRouter, RoundRobinRouter, Router, ROUTER_NAMES,
+};
+pub use view::{ClusterView, Feedback, JobView, NodeView, Scales, SizeVisibility, Verification};

@@ -4,6 +4,7 @@
 //! returns the index of a legal node. The simulator rejects an illegal choice with an error rather
 //! than silently fixing it, so a router bug shows up at once.
 
+use crate::per_client::PerClient;
 use crate::rng::Rng;
 use crate::view::ClusterView;
 
@@ -99,8 +100,8 @@ impl Router for RoundRobinRouter {
     }
 }
 
-/// Names accepted by [`router_by_name`]: the eight heuristics. `po2` also accepts any `po<d>`,
-/// e.g. `po3`.
+/// Names accepted by [`router_by_name`]: the eight heuristics and the four of a network of
+/// clients (`sdk`, `reputation`, `lsq`, `prefix`). `po2` also accepts any `po<d>`, e.g. `po3`.
 pub const ROUTER_NAMES: &[&str] = &[
     "random",
     "round_robin",
@@ -110,10 +111,26 @@ pub const ROUTER_NAMES: &[&str] = &[
     "po2",
     "jiq",
     "affinity",
+    "sdk",
+    "reputation",
+    "lsq",
+    "prefix",
 ];
 
 /// Builds a router from its command-line name; `None` for an unknown name (see [`ROUTER_NAMES`]).
+/// The router runs one instance per client ([`PerClient`]); with one client it is the router
+/// itself, seeded with `seed`.
 pub fn router_by_name(name: &str, seed: u64) -> Option<Box<dyn Router>> {
+    single_router(name, seed)?;
+    let name = name.to_string();
+    Some(Box::new(PerClient::new(Box::new(move || {
+        single_router(&name, seed).expect("the name was checked")
+    }))))
+}
+
+/// One instance of the router named `name` (see [`router_by_name`]).
+pub fn single_router(name: &str, seed: u64) -> Option<Box<dyn Router>> {
+    use crate::client_routers::*;
     use crate::heuristics::*;
     Some(match name {
         "random" => Box::new(RandomRouter::new(seed)),
@@ -123,6 +140,10 @@ pub fn router_by_name(name: &str, seed: u64) -> Option<Box<dyn Router>> {
         "sed" => Box::new(SedRouter::new(seed)),
         "jiq" => Box::new(JiqRouter::new(seed)),
         "affinity" => Box::new(AffinityRouter::new(AffinityRouter::DEFAULT_THRESHOLD, seed)),
+        "sdk" => Box::new(SdkRouter::new(seed)),
+        "reputation" => Box::new(ReputationRouter::new(ReputationRouter::DEFAULT_K, seed)),
+        "lsq" => Box::new(LsqRouter::new(seed)),
+        "prefix" => Box::new(PrefixRouter::new(PrefixRouter::DEFAULT_BALANCE, seed)),
         _ => {
             let d: usize = name.strip_prefix("po")?.parse().ok().filter(|&d| d >= 1)?;
             Box::new(PowerOfDRouter::new(d, seed))

@@ -82,6 +82,9 @@ pub struct NodeView {
     pub model_ready: bool,
     /// Seconds a cold load of the arriving job's model would take here (0 when `model_ready`).
     pub load_s: f64,
+    /// Leading blocks of the arriving job's prefix cached here for its model (0 without prefix
+    /// caching): the prefill this node would skip.
+    pub prefix_hit: u32,
 }
 
 impl NodeView {
@@ -97,12 +100,23 @@ impl NodeView {
     /// otherwise the estimated work left drained at full capacity), the cold load if any, and
     /// the job's own service time.
     pub fn expected_delay(&self, job: &JobView) -> f64 {
+        self.expected_delay_of(job.est_work)
+    }
+
+    /// [`NodeView::expected_delay`] with the prefill of the job's cached prefix blocks here
+    /// skipped (equal to it without prefix caching).
+    pub fn expected_delay_with_prefix(&self, job: &JobView) -> f64 {
+        let saved = (self.prefix_hit as f64 * job.block_work).min(job.est_work);
+        self.expected_delay_of(job.est_work - saved)
+    }
+
+    fn expected_delay_of(&self, work: f64) -> f64 {
         let wait = if self.has_idle_slot() && self.queue_len == 0 {
             0.0
         } else {
             self.work_left / self.capacity()
         };
-        wait + self.load_s + job.est_work / self.speed
+        wait + self.load_s + work / self.speed
     }
 }
 
@@ -121,6 +135,22 @@ pub struct JobView {
     pub est_work: f64,
     /// Times this job was handed back after a node failure.
     pub retries: u32,
+    /// The node its last attempt failed on, as the client saw it (`None` on a first attempt).
+    pub failed_on: Option<u32>,
+    /// Blocks of its prompt prefix (0 without prefix caching).
+    pub prefix_blocks: u32,
+    /// Estimated work one cached prefix block saves (prefill of a block, verification
+    /// multiplier included).
+    pub block_work: f64,
+}
+
+/// What a client learned of one of its own requests since its previous decision: the node
+/// answered it (after `latency_s`), or it failed there (after the client's timeout).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Feedback {
+    pub node: u32,
+    pub latency_s: f64,
+    pub ok: bool,
 }
 
 /// Scales used to normalize features, fixed per scenario (documented in `features`).
@@ -163,6 +193,15 @@ pub struct ClusterView {
     /// Jobs arrived and not yet answered (queued, loading, running, or waiting to be routed).
     pub jobs_in_system: u32,
     pub scales: Scales,
+    /// The client deciding (0 with one client). Each client runs its own router instance and
+    /// sees the scraped state plus its own dispatches since, never the other clients'.
+    pub client: u32,
+    /// Clients in the network (1: a single router).
+    pub clients: u32,
+    /// The deciding client's share of the demand (1 with one client).
+    pub client_share: f64,
+    /// Outcomes of this client's requests since its previous decision, oldest first.
+    pub feedback: Vec<Feedback>,
 }
 
 impl ClusterView {

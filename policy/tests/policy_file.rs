@@ -214,6 +214,7 @@ fn view(n: usize, rng: &mut Rng) -> ClusterView {
             zk: false,
             model_ready: rng.uniform() < 0.5,
             load_s: 3.0,
+            ..Default::default()
         })
         .collect();
     let mut mask: Vec<bool> = (0..n).map(|_| rng.uniform() < 0.8).collect();
@@ -231,6 +232,7 @@ fn view(n: usize, rng: &mut Rng) -> ClusterView {
         },
         jobs_in_system: 5,
         scales: Scales::default(),
+        ..Default::default()
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod arrivals;
 mod ctx;
+mod network;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,7 +28,8 @@ use crate::trace::Trace;
 pub(crate) fn resolve(raw: RawScenario, file: &Path) -> Result<Scenario, ScenarioError> {
     let cx = Ctx { file };
     let models = models(&cx, &raw)?;
-    let (nodes, class_names) = nodes(&cx, &raw.node_classes)?;
+    let prefix = network::prefix(&cx, raw.prefix.as_ref())?;
+    let (nodes, class_names) = nodes(&cx, &raw.node_classes, prefix.map(|p| p.1))?;
     check_models_fit(&cx, &models, &nodes)?;
     let jobs = episode_jobs(&cx, raw.episode.jobs)?;
     let sim = sim_settings(&cx, &raw.sim)?;
@@ -125,6 +127,9 @@ pub(crate) fn resolve(raw: RawScenario, file: &Path) -> Result<Scenario, Scenari
         arrivals,
         scales,
         randomize: None,
+        clients: network::clients(&cx, raw.clients.as_ref())?,
+        registry: network::registry(&cx, raw.registry.as_ref())?,
+        prefix: prefix.map(|p| p.0),
     };
     sc.randomize = raw
         .randomize
@@ -163,7 +168,12 @@ fn models(cx: &Ctx, raw: &RawScenario) -> Result<Vec<Model>, ScenarioError> {
 }
 
 /// `[[node_classes]]`, expanded into nodes: the nodes and the class names.
-fn nodes(cx: &Ctx, classes: &[RawNodeClass]) -> Result<(Vec<Node>, Vec<String>), ScenarioError> {
+/// `kv_default`: the node cache size `[prefix]` sets (`None` without prefix caching).
+fn nodes(
+    cx: &Ctx,
+    classes: &[RawNodeClass],
+    kv_default: Option<u32>,
+) -> Result<(Vec<Node>, Vec<String>), ScenarioError> {
     if classes.is_empty() {
         return Err(cx.err(
             "node_classes",
@@ -173,7 +183,7 @@ fn nodes(cx: &Ctx, classes: &[RawNodeClass]) -> Result<(Vec<Node>, Vec<String>),
     let mut nodes = Vec::new();
     let mut class_names = Vec::new();
     for (i, c) in classes.iter().enumerate() {
-        let node = node_class(cx, i, c)?;
+        let node = node_class(cx, i, c, kv_default)?;
         if nodes.len() + c.count as usize > MAX_NODES {
             return Err(cx.err(
                 format!("node_classes[{i}].count"),
@@ -190,7 +200,12 @@ fn nodes(cx: &Ctx, classes: &[RawNodeClass]) -> Result<(Vec<Node>, Vec<String>),
 }
 
 /// One node class: the node it stands for.
-fn node_class(cx: &Ctx, i: usize, c: &RawNodeClass) -> Result<Node, ScenarioError> {
+fn node_class(
+    cx: &Ctx,
+    i: usize,
+    c: &RawNodeClass,
+    kv_default: Option<u32>,
+) -> Result<Node, ScenarioError> {
     let f = |n: &str| format!("node_classes[{i}].{n}");
     if c.count == 0 {
         return Err(cx.err(
@@ -216,6 +231,16 @@ fn node_class(cx: &Ctx, i: usize, c: &RawNodeClass) -> Result<Node, ScenarioErro
         (Some(_), None) => return Err(cx.err(f("mttr_s"), "is required when mtbf_s is set")),
         (None, Some(_)) => return Err(cx.err(f("mtbf_s"), "is required when mttr_s is set")),
     };
+    let kv_blocks = match (c.kv_cache_blocks, kv_default) {
+        (Some(_), None) => {
+            return Err(cx.err(
+                f("kv_cache_blocks"),
+                "is set without a [prefix] table: add [prefix] or remove it",
+            ))
+        }
+        (Some(v), Some(_)) => network::kv_blocks(cx, &f("kv_cache_blocks"), v)?,
+        (None, d) => d.unwrap_or(0),
+    };
     Ok(Node {
         class: i,
         speed: cx.positive(&f("speed"), c.speed)?,
@@ -224,6 +249,7 @@ fn node_class(cx: &Ctx, i: usize, c: &RawNodeClass) -> Result<Node, ScenarioErro
         tee: c.tee,
         zk: c.zk,
         churn,
+        kv_blocks,
     })
 }
 
@@ -309,6 +335,7 @@ fn verification(cx: &Ctx, v: &RawVerification) -> Result<VerificationLayer, Scen
             cx.opt_non_negative("verification.zkml_s", v.zkml_s, 0.5)?,
         ],
         settle_s: cx.opt_non_negative("verification.settle_s", v.settle_s, 0.0)?,
+        settlement: network::settlement(cx, v)?,
     })
 }
 

@@ -4,7 +4,8 @@
 
 use crate::metrics::{self, EpisodeMetrics};
 
-/// Counts of jobs by where they are; `arrived == answered + routing + queued + in_slots` always.
+/// Counts of jobs by where they are; `arrived == answered + routing + queued + in_slots +
+/// failing` always.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct JobCounts {
     pub arrived: u64,
@@ -14,7 +15,11 @@ pub struct JobCounts {
     pub queued: u64,
     /// Loading a model or running.
     pub in_slots: u64,
+    /// Sent to a dead node still listed in the registry, waiting out the client's timeout.
+    pub failing: u64,
     pub verifying: u64,
+    /// Verified, waiting for their settlement batch.
+    pub settling: u64,
     pub finalized: u64,
 }
 

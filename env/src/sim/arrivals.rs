@@ -189,6 +189,9 @@ impl Arrivals {
             node: u32::MAX,
             decision: u64::MAX,
             since: now,
+            client: 0,
+            failed_on: u32::MAX,
+            prefix: (0, 0),
         }
     }
 }

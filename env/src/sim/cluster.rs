@@ -24,6 +24,9 @@ pub(crate) struct Running {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NodeState {
     pub up: bool,
+    /// Listed as active in the registry: `up`, or down with a heartbeat not yet too old (only
+    /// with a registry). Routers see this, not `up`.
+    pub listed: bool,
     /// Bumped by every failure: events scheduled before it are stale.
     pub epoch: u32,
     pub busy: u32,
@@ -37,12 +40,10 @@ pub(crate) struct NodeState {
     // Contributions to the cluster totals, kept to update the totals by difference.
     idle_cap: f64,
     stranded_cap: f64,
-    // Staleness: state at the last scrape, and this router's dispatches since.
+    // Staleness: state at the last scrape (each client adds its own dispatches since).
     pub snap_busy: u32,
     pub snap_queue: u32,
     pub snap_work: f64,
-    pub disp_count: u32,
-    pub disp_est: f64,
 }
 
 impl NodeState {
@@ -115,6 +116,7 @@ impl Cluster {
             .map(|(i, spec)| {
                 let mut node = NodeState {
                     up: true,
+                    listed: true,
                     idle_cap: spec.capacity(),
                     ..Default::default()
                 };
@@ -372,9 +374,7 @@ impl Cluster {
     /// Job `j`, routed to node `n`: starts at once when the node is free, else joins its queue.
     pub fn admit(&mut self, topo: &Topology, q: &mut EventQueue, jobs: &Jobs, n: usize, j: u32) {
         let (est, kind) = (jobs[j].est_work, jobs[j].kind);
-        let node = &mut self.nodes[n];
-        node.disp_count += 1;
-        node.disp_est += est;
+        let node = &self.nodes[n];
         let started = node.queue.is_empty()
             && node.busy < topo.sc.nodes[n].slots
             && self.start(topo, q, jobs, n, j);
@@ -444,6 +444,7 @@ impl Cluster {
         let m = topo.models();
         let node = &mut self.nodes[n];
         node.up = false;
+        node.listed = false;
         node.epoch += 1;
         let busy = std::mem::take(&mut node.busy) as usize;
         node.mem_used = 0.0;
@@ -469,6 +470,7 @@ impl Cluster {
     pub fn on_node_up(&mut self, topo: &Topology, q: &mut EventQueue, n: usize) {
         self.touch(n, q.now);
         self.nodes[n].up = true;
+        self.nodes[n].listed = true;
         self.cap_up += topo.sc.nodes[n].capacity();
         self.refresh(topo, n);
         let (mtbf, _) = topo.sc.nodes[n].churn.expect("only churning nodes fail");
@@ -484,8 +486,6 @@ impl Cluster {
             node.snap_busy = node.busy;
             node.snap_queue = node.queue.len() as u32;
             node.snap_work = w;
-            node.disp_count = 0;
-            node.disp_est = 0.0;
         }
         self.observed_at = now;
     }

@@ -4,14 +4,16 @@
 
 use std::collections::VecDeque;
 
-use haca_policy::ClusterView;
+use haca_policy::{ClusterView, Feedback};
 
 use super::accounting::{Accounting, Answer, Capacity, EpisodeFacts};
 use super::arrivals::Arrivals;
 use super::budget::Budget;
+use super::clients::{Clients, Heartbeats};
 use super::cluster::Cluster;
 use super::events::{Event, EventQueue};
 use super::jobs::Jobs;
+use super::settle::Settler;
 use super::topology::Topology;
 use super::verify::Verifier;
 use super::Outcome;
@@ -25,6 +27,11 @@ pub(crate) struct Episode {
     pub jobs: Jobs,
     pub cluster: Cluster,
     pub verifier: Verifier,
+    pub settler: Settler,
+    pub clients: Clients,
+    heartbeats: Heartbeats,
+    /// Jobs sent to a dead node that was still listed, waiting out the client's timeout.
+    pub failing: u64,
     pub acc: Accounting,
     pub budget: Budget,
     /// Jobs waiting for a routing decision, oldest first.
@@ -50,6 +57,10 @@ impl Episode {
             jobs: Jobs::default(),
             cluster: Cluster::new(topo, seed),
             verifier: Verifier::default(),
+            settler: Settler::default(),
+            clients: Clients::new(topo, seed),
+            heartbeats: Heartbeats::new(topo, seed),
+            failing: 0,
             acc: Accounting::new(series),
             budget: Budget::default(),
             pending: VecDeque::new(),
@@ -136,6 +147,7 @@ impl Episode {
             Event::NodeDown { node } => self.on_node_down(topo, node as usize),
             Event::NodeUp { node } => {
                 self.cluster.on_node_up(topo, &mut self.q, node as usize);
+                self.heartbeats.restart(node as usize, self.q.now);
                 // Jobs that had nowhere to go get another look.
                 self.pending.extend(self.blocked.drain(..));
             }
@@ -146,7 +158,33 @@ impl Episode {
             Event::Scrape => {
                 self.budget.charge(topo.nodes() as u64);
                 self.cluster.scrape(topo, self.q.now);
+                self.clients.on_scrape();
                 self.q.after(topo.sc.scrape_interval_s, Event::Scrape);
+            }
+            Event::Delist { node, epoch } => {
+                let state = &mut self.cluster.nodes[node as usize];
+                if !state.up && state.epoch == epoch {
+                    state.listed = false;
+                }
+            }
+            Event::FailReturn { job, node } => self.on_fail_return(job, node),
+            Event::SettleTimeout { batch } => {
+                let v = &topo.sc.verification;
+                let s = v
+                    .settlement
+                    .as_ref()
+                    .expect("only batched settlement times out");
+                self.settler.on_timeout(s, v.settle_s, &mut self.q, batch);
+            }
+            Event::Settled => {
+                let now = self.q.now;
+                for arrival in self
+                    .settler
+                    .on_settled(topo.sc.verification.settle_s, &mut self.q)
+                {
+                    self.acc.finalized(now - arrival);
+                    self.verifier.finalized += 1;
+                }
             }
         }
     }
@@ -168,7 +206,8 @@ impl Episode {
 
     fn on_arrival(&mut self, topo: &Topology) {
         self.budget.on_arrival();
-        let job = self.arrivals.arrive(topo, self.q.now);
+        let mut job = self.arrivals.arrive(topo, self.q.now);
+        job.client = self.clients.draw(topo);
         let j = self.jobs.insert(job);
         self.acc.jobs_in_system += 1;
         self.pending.push_back(j);
@@ -187,7 +226,36 @@ impl Episode {
         job.decision = self.acc.decisions;
         job.node = n as u32;
         self.acc.decisions += 1;
-        self.cluster.admit(topo, &mut self.q, &self.jobs, n, j);
+        self.clients.on_dispatch(job.client, n, job.est_work);
+        if self.cluster.nodes[n].up {
+            self.cluster.admit(topo, &mut self.q, &self.jobs, n, j);
+        } else {
+            // Listed but dead: the request times out at the client, which tries again.
+            let timeout = topo.sc.registry.expect("only a registry lists a dead node");
+            self.failing += 1;
+            let node = n as u32;
+            self.q
+                .after(timeout.fail_timeout_s, Event::FailReturn { job: j, node });
+        }
+    }
+
+    /// A request to dead node `node` timed out: job `j` goes back to its client for another try.
+    fn on_fail_return(&mut self, j: u32, node: u32) {
+        self.failing -= 1;
+        self.credit(j);
+        let now = self.q.now;
+        let job = &mut self.jobs[j];
+        let fb = Feedback {
+            node,
+            latency_s: now - job.since,
+            ok: false,
+        };
+        job.since = now;
+        job.retries += 1;
+        job.failed_on = node;
+        self.clients.push_feedback(job.client, fb);
+        self.acc.retries += 1;
+        self.pending.push_back(j);
     }
 
     fn on_finish(&mut self, topo: &Topology, n: usize, j: u32) {
@@ -195,6 +263,12 @@ impl Episode {
         self.cluster.release(topo, &self.jobs, now, n, j);
         let job = self.jobs[j];
         self.credit(j);
+        let fb = Feedback {
+            node: n as u32,
+            latency_s: now - job.since,
+            ok: true,
+        };
+        self.clients.push_feedback(job.client, fb);
         let answer = Answer {
             latency: now - job.arrival,
             service: topo.service_time(n, job.work),
@@ -213,9 +287,14 @@ impl Episode {
     /// Job `j` is verified and settled: its finality is recorded and its id freed.
     fn finalize(&mut self, topo: &Topology, j: u32) {
         let arrival = self.jobs[j].arrival;
-        self.acc
-            .finalized(self.q.now + topo.sc.verification.settle_s - arrival);
-        self.verifier.finalized += 1;
+        let v = &topo.sc.verification;
+        match &v.settlement {
+            None => {
+                self.acc.finalized(self.q.now + v.settle_s - arrival);
+                self.verifier.finalized += 1;
+            }
+            Some(s) => self.settler.add(s, v.settle_s, &mut self.q, arrival),
+        }
         self.jobs.release(j);
     }
 
@@ -223,12 +302,30 @@ impl Episode {
         let mut lost = std::mem::take(&mut self.lost);
         self.cluster
             .on_node_down(topo, &mut self.q, &self.jobs, n, &mut lost);
-        // Work in progress is lost; every job goes back to the router, running ones first.
+        if let Some(reg) = topo.sc.registry {
+            // Its last heartbeat keeps it listed for a while: routers still see it as active.
+            let node = &mut self.cluster.nodes[n];
+            node.listed = true;
+            let t = self
+                .heartbeats
+                .delist_time(n, self.q.now, reg.heartbeat_s, reg.max_age_s);
+            let (node, epoch) = (n as u32, node.epoch);
+            self.q.push(t, Event::Delist { node, epoch });
+        }
+        // Work in progress is lost; every job goes back to its client, running ones first.
+        let now = self.q.now;
         for &j in &lost {
             self.credit(j);
             let job = &mut self.jobs[j];
-            job.since = self.q.now;
+            let fb = Feedback {
+                node: n as u32,
+                latency_s: now - job.since,
+                ok: false,
+            };
+            job.since = now;
             job.retries += 1;
+            job.failed_on = n as u32;
+            self.clients.push_feedback(job.client, fb);
             self.acc.retries += 1;
             self.pending.push_back(j);
         }
@@ -250,8 +347,11 @@ impl Episode {
         self.arrivals.all_arrived(topo)
             && self.pending.is_empty()
             && self.blocked.is_empty()
+            && self.failing == 0
             && (!topo.sc.drain
-                || (self.acc.jobs_in_system == 0 && self.verifier.in_verification == 0))
+                || (self.acc.jobs_in_system == 0
+                    && self.verifier.in_verification == 0
+                    && self.settler.pending == 0))
     }
 
     fn finish(&mut self, view: &mut ClusterView) {

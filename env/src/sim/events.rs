@@ -9,12 +9,42 @@ use std::collections::BinaryHeap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
     Arrival,
-    Finish { node: u32, job: u32, epoch: u32 },
-    LoadDone { node: u32, model: u32, epoch: u32 },
-    NodeDown { node: u32 },
-    NodeUp { node: u32 },
-    VerifyDone { job: u32 },
+    Finish {
+        node: u32,
+        job: u32,
+        epoch: u32,
+    },
+    LoadDone {
+        node: u32,
+        model: u32,
+        epoch: u32,
+    },
+    NodeDown {
+        node: u32,
+    },
+    NodeUp {
+        node: u32,
+    },
+    VerifyDone {
+        job: u32,
+    },
     Scrape,
+    /// A node down since its failure `epoch` drops out of the registry.
+    Delist {
+        node: u32,
+        epoch: u32,
+    },
+    /// A job sent to a dead node comes back to its client after the timeout.
+    FailReturn {
+        job: u32,
+        node: u32,
+    },
+    /// A settlement batch's timeout.
+    SettleTimeout {
+        batch: u64,
+    },
+    /// A settlement worker finished its batch.
+    Settled,
 }
 
 /// An event and its key: the time, as an integer that orders as `f64::total_cmp` does, above

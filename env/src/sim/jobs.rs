@@ -23,6 +23,12 @@ pub(crate) struct Job {
     /// When its current placement's time in the system started: arrival, or the failure that
     /// sent it back for another routing.
     pub since: f64,
+    /// The client that sent it (and routes it).
+    pub client: u32,
+    /// The node its last attempt failed on, `u32::MAX` if none.
+    pub failed_on: u32,
+    /// Its prefix blocks are `blocks[prefix.0..prefix.0 + prefix.1]` of the episode's arena.
+    pub prefix: (u32, u32),
 }
 
 #[derive(Debug, Clone, Default)]

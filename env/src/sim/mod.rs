@@ -17,11 +17,13 @@
 mod accounting;
 mod arrivals;
 mod budget;
+mod clients;
 mod cluster;
 mod episode;
 mod events;
 mod jobs;
 mod pool;
+mod settle;
 mod topology;
 mod verify;
 mod view;
@@ -213,7 +215,9 @@ impl Sim {
             routing: (ep.pending.len() + ep.blocked.len()) as u64,
             queued,
             in_slots,
+            failing: ep.failing,
             verifying: ep.verifier.in_verification,
+            settling: ep.settler.pending,
             finalized: ep.verifier.finalized,
         }
     }

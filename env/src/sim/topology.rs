@@ -137,6 +137,8 @@ impl Topology {
                 .collect(),
             mask: vec![false; sc.nodes.len()],
             scales: sc.scales,
+            clients: sc.clients.count,
+            client_share: sc.clients.share(0),
             ..Default::default()
         }
     }

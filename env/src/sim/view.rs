@@ -20,27 +20,29 @@ impl Episode {
         let (word, bit) = (job.kind as usize / 64, 1u64 << (job.kind % 64));
         // Node `n`'s entry for this model is `cache[n * models + model]`.
         let cache = c.cache[job.model as usize..].iter().step_by(topo.models());
+        let (disp_count, disp_est) = self.clients.row(job.client);
         let rows = c
             .nodes
             .iter()
             .zip(topo.serve_rows())
-            .zip(topo.slot_off.iter());
+            .zip(topo.slot_off.iter())
+            .zip(disp_count.iter().zip(disp_est));
         let out = view.nodes.iter_mut().zip(view.mask.iter_mut());
         let speeds = sc.nodes.iter().map(|spec| spec.speed);
         let mut any = false;
         // One pass with zipped iterators: no index, so no bounds check per field.
-        for ((((node, serve), &off), entry), ((v, legal_out), speed)) in
+        for (((((node, serve), &off), (&own_count, &own_est)), entry), ((v, legal_out), speed)) in
             rows.zip(cache).zip(out.zip(speeds))
         {
-            let legal = node.up && serve[word] & bit != 0;
+            let legal = node.listed && serve[word] & bit != 0;
             *legal_out = legal;
             any |= legal;
             let ready = entry.state != CacheState::Absent;
             let (busy, queue, work) = if stale {
                 (
                     node.snap_busy,
-                    node.snap_queue + node.disp_count,
-                    node.snap_work + node.disp_est,
+                    node.snap_queue + own_count,
+                    node.snap_work + own_est,
                 )
             } else {
                 let running = &c.running[off..off + node.busy as usize];
@@ -48,7 +50,7 @@ impl Episode {
                 (node.busy, node.queue.len() as u32, work)
             };
             // Capabilities were written once per network; only the state changes.
-            v.up = node.up;
+            v.up = node.listed;
             v.busy_slots = busy;
             v.queue_len = queue;
             v.work_left = work;
@@ -67,7 +69,16 @@ impl Episode {
             size_visibility: sc.size_visibility,
             est_work: job.est_work,
             retries: job.retries,
+            failed_on: (job.failed_on != u32::MAX).then_some(job.failed_on),
+            prefix_blocks: job.prefix.1,
+            block_work: sc.prefix.map_or(0.0, |p| {
+                let mult = sc.verification.multiplier[job.mode.index()];
+                sc.models[job.model as usize].prefill_cost * p.block_tokens as f64 * mult
+            }),
         };
+        view.client = job.client;
+        view.client_share = sc.clients.share(job.client);
+        self.clients.take_feedback(job.client, &mut view.feedback);
         any
     }
 }

@@ -137,6 +137,8 @@ pub unsafe extern "C" fn haca_policy_route(
             zk: n.zk != 0,
             model_ready: n.model_ready != 0,
             load_s: n.load_s,
+            // The C ABI (version 1) carries no prefix caches: a scheduler without them.
+            prefix_hit: 0,
         });
         v.mask.push(n.legal != 0);
     }
@@ -160,6 +162,7 @@ pub unsafe extern "C" fn haca_policy_route(
         },
         est_work: job.est_work,
         retries: job.retries,
+        ..JobView::default()
     };
     p.router.route(&p.view) as i32
 }
