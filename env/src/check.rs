@@ -179,7 +179,7 @@ impl Twins {
             ret += ra;
             steps += 1;
             let c = self.a.job_counts();
-            if c.arrived != c.answered + c.routing + c.queued + c.in_slots {
+            if c.arrived != c.answered + c.routing + c.queued + c.in_slots + c.failing {
                 return Err(format!(
                     "episode {ep} step {steps}: jobs not conserved: {c:?}"
                 ));

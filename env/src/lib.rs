@@ -62,6 +62,7 @@ pub use env::{Env, EnvError, EnvSnapshot, Info, RestoreError, Step};
 pub use metrics::{gini, percentile, percentile_sorted, EpisodeMetrics, Metric};
 pub use network::{Clients, Demand, PrefixCaching, Registry, Settlement};
 pub use randomize::{ChurnDraw, ProcessKind, Randomize};
+pub use resolve::MAX_CLIENTS;
 pub use rollout::{router_seed, run_episode, RolloutError};
 pub use scenario::{
     ArrivalProcess, Arrivals, InitialCache, Model, Node, RewardWeights, Scenario, ScenarioError,

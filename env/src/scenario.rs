@@ -240,6 +240,14 @@ impl Scenario {
     /// the diurnal cycle and trace timing keep their shape). Feature scales are unchanged, so a
     /// policy sees the same normalization as on the original. A randomized scenario then draws
     /// networks at exactly this load.
+    /// The scenario with `count` clients, the demand's shape (uniform or its Zipf exponent)
+    /// kept.
+    pub fn with_clients(&self, count: u32) -> Scenario {
+        let mut sc = self.clone();
+        sc.clients = Clients::new(count, self.clients.demand);
+        sc
+    }
+
     pub fn with_load(&self, load: f64) -> Scenario {
         let factor = load / self.offered_load();
         let mut sc = self.clone();

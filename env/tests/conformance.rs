@@ -51,7 +51,7 @@ fn jobs_are_conserved_at_every_step_across_failures() {
             let c = env.job_counts();
             assert_eq!(
                 c.arrived,
-                c.answered + c.routing + c.queued + c.in_slots,
+                c.answered + c.routing + c.queued + c.in_slots + c.failing,
                 "{c:?}"
             );
             assert_eq!(c.answered, c.finalized + c.verifying, "{c:?}");

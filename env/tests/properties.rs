@@ -142,14 +142,14 @@ fn random_valid_scenarios_pass_check_env_conserve_jobs_and_are_deterministic() {
         loop {
             let c = env.job_counts();
             // Verification follows the answer: a verifying job is answered, not yet final.
-            let placed = c.answered + c.routing + c.queued + c.in_slots;
+            let placed = c.answered + c.routing + c.queued + c.in_slots + c.failing;
             assert_eq!(c.arrived, placed, "case {case}: {c:?}\n{text}");
             assert_eq!(c.answered, c.finalized + c.verifying, "case {case}: {c:?}");
             let action = router.route(env.obs());
             if env.step(action).unwrap().done() {
                 // Drained: every job answered and final.
                 let c = env.job_counts();
-                let placed = c.answered + c.routing + c.queued + c.in_slots;
+                let placed = c.answered + c.routing + c.queued + c.in_slots + c.failing;
                 assert_eq!(c.arrived, placed, "case {case} at the end: {c:?}");
                 assert_eq!(c.answered, c.finalized + c.verifying, "case {case}: {c:?}");
                 break;

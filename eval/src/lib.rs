@@ -4,7 +4,7 @@
 //!   reference; [`run_episode`] runs one seeded episode of it.
 //! - [`compare`]: every contender on the same seeds, in parallel, summarized as mean and 95%
 //!   confidence interval ([`stats`]) into a [`Comparison`] with its table, JSON and CSV.
-//! - [`sweep`] (metrics against offered load) and [`capacity`] (nodes needed to meet a p99 SLO).
+//! - [`sweep`] (metrics against offered load or the number of clients) and [`capacity`] (nodes needed to meet a p99 SLO).
 //! - [`plots`]: SVG and PNG charts; [`frontier`]: latency against stranded capacity, per router; [`bench`]: decisions per second.
 //!
 //! The `haca-eval` binary is the command-line front of these.
@@ -22,8 +22,8 @@ pub use compare::{compare, Comparison, ContenderResult, TABLE_METRICS};
 pub use contender::{episode_seed, run_episode, Contender, EpisodeRecord, EvalError};
 pub use paired::Pair;
 pub use sweep::{
-    capacity, capacity_chart, capacity_json, capacity_table, parse_range, sweep, CapacityResult,
-    Sweep, SWEEP_METRICS,
+    capacity, capacity_chart, capacity_json, capacity_table, parse_clients, parse_range, sweep,
+    CapacityResult, Sweep, SweepAxis, SWEEP_METRICS,
 };
 
 /// An error and its causes on one line, for a command line's `error: ...`. A cause whose text

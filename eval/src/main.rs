@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use haca_env::Scenario;
-use haca_eval::{plots, Contender};
+use haca_eval::{plots, Contender, SweepAxis};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Counts heap allocations, so `bench policy` can show that a decision makes none.
@@ -134,9 +134,13 @@ struct SweepArgs {
     #[command(flatten)]
     common: Common,
     /// Offered loads as start:stop:step, e.g. 0.5:0.95:0.05.
+    #[arg(long, conflicts_with = "clients", required_unless_present = "clients")]
+    load: Option<String>,
+    /// Numbers of clients routing for themselves, e.g. 1,10,100 (the scenario's demand split
+    /// kept): the picture of herding.
     #[arg(long)]
-    load: String,
-    /// Episodes per router and load.
+    clients: Option<String>,
+    /// Episodes per router and point.
     #[arg(long, default_value_t = 8)]
     episodes: usize,
     #[arg(long)]
@@ -324,14 +328,19 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Sweep(a) => {
             set_threads(a.common.threads)?;
-            let loads = haca_eval::parse_range(&a.load)?;
+            let (axis, xs) = match (&a.load, &a.clients) {
+                (Some(l), _) => (SweepAxis::Load, haca_eval::parse_range(l)?),
+                (None, Some(c)) => (SweepAxis::Clients, haca_eval::parse_clients(c)?),
+                (None, None) => unreachable!("clap requires --load or --clients"),
+            };
             let sc = load(&a.common.scenario)?;
             let contenders = a.common.contenders()?;
             let bar = progress(
-                loads.len() * contenders.len() * a.episodes,
+                xs.len() * contenders.len() * a.episodes,
                 &format!("sweep {}", sc.name),
             );
-            let sw = haca_eval::sweep(&sc, &loads, &contenders, a.episodes, a.common.seed, &bar)?;
+            let seed = a.common.seed;
+            let sw = haca_eval::sweep(&sc, axis, &xs, &contenders, a.episodes, seed, &bar)?;
             bar.finish_and_clear();
             print_verdicts(&contenders);
             print!("{}", sw.table());

@@ -35,37 +35,86 @@ pub fn parse_range(text: &str) -> Result<Vec<f64>, EvalError> {
     Ok((0..n).map(|i| start + step * i as f64).collect())
 }
 
-/// One comparison per load.
+/// Parses a list of client counts, e.g. `1,10,100`.
+pub fn parse_clients(text: &str) -> Result<Vec<f64>, EvalError> {
+    let bad = |why: String| {
+        EvalError::Invalid(format!(
+            "--clients `{text}`: {why}; expected counts such as 1,10,100"
+        ))
+    };
+    let counts: Vec<u32> = text
+        .split(',')
+        .map(|p| p.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("not a list of whole numbers".into()))?;
+    let max = haca_env::MAX_CLIENTS;
+    if let Some(c) = counts.iter().find(|&&c| c == 0 || c > max) {
+        return Err(bad(format!("{c} is not in 1..={max}")));
+    }
+    Ok(counts.into_iter().map(f64::from).collect())
+}
+
+/// What a sweep varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepAxis {
+    /// Offered load (arrival rate over capacity).
+    Load,
+    /// Number of clients routing for themselves (`[clients] count`), the demand's shape kept.
+    Clients,
+}
+
+impl SweepAxis {
+    /// The key in tables and JSON.
+    pub fn key(self) -> &'static str {
+        match self {
+            SweepAxis::Load => "load",
+            SweepAxis::Clients => "clients",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            SweepAxis::Load => "offered load",
+            SweepAxis::Clients => "clients routing for themselves",
+        }
+    }
+
+    fn apply(self, scenario: &Scenario, x: f64) -> Scenario {
+        match self {
+            SweepAxis::Load => scenario.with_load(x),
+            SweepAxis::Clients => scenario.with_clients(x as u32),
+        }
+    }
+}
+
+/// One comparison per point of the axis.
 pub struct Sweep {
     pub scenario: String,
-    pub loads: Vec<f64>,
+    pub axis: SweepAxis,
+    pub xs: Vec<f64>,
     pub points: Vec<Comparison>,
 }
 
 pub fn sweep(
     scenario: &Scenario,
-    loads: &[f64],
+    axis: SweepAxis,
+    xs: &[f64],
     contenders: &[Contender],
     episodes: usize,
     seed: u64,
     progress: &ProgressBar,
 ) -> Result<Sweep, EvalError> {
-    let points = loads
+    let points = xs
         .iter()
-        .map(|&load| {
-            compare(
-                &Arc::new(scenario.with_load(load)),
-                contenders,
-                episodes,
-                seed,
-                0,
-                progress,
-            )
+        .map(|&x| {
+            let sc = Arc::new(axis.apply(scenario, x));
+            compare(&sc, contenders, episodes, seed, 0, progress)
         })
         .collect::<Result<_, _>>()?;
     Ok(Sweep {
         scenario: scenario.name.clone(),
-        loads: loads.to_vec(),
+        axis,
+        xs: xs.to_vec(),
         points,
     })
 }
@@ -92,7 +141,7 @@ impl Sweep {
             .map(|r| {
                 let name = r.contender.name();
                 let pts = self
-                    .loads
+                    .xs
                     .iter()
                     .zip(&self.points)
                     .map(|(&l, c)| {
@@ -117,11 +166,11 @@ impl Sweep {
                 (
                     format!("sweep_{m}"),
                     LineChart {
-                        title: format!("{}: {label} against offered load", self.scenario),
-                        x_label: "offered load".into(),
+                        title: format!("{}: {label} against {}", self.scenario, self.axis.label()),
+                        x_label: self.axis.label().into(),
                         y_label: label.to_string(),
                         series: self.series(*m),
-                        log_x: false,
+                        log_x: self.axis == SweepAxis::Clients,
                         markers: true,
                     },
                 )
@@ -129,18 +178,21 @@ impl Sweep {
             .collect()
     }
 
-    /// One block per metric: a row per load, a column per router (means).
+    /// One block per metric: a row per point, a column per router (means).
     pub fn table(&self) -> String {
         let mut out = String::new();
         for (m, label) in SWEEP_METRICS {
             let series = self.series(m);
-            out.push_str(&format!("{label}\n{:>6}", "load"));
+            out.push_str(&format!("{label}\n{:>7}", self.axis.key()));
             for (name, _) in &series {
                 out.push_str(&format!(" {name:>12}"));
             }
             out.push('\n');
-            for (i, load) in self.loads.iter().enumerate() {
-                out.push_str(&format!("{load:>6.3}"));
+            for (i, x) in self.xs.iter().enumerate() {
+                match self.axis {
+                    SweepAxis::Load => out.push_str(&format!("{x:>7.3}")),
+                    SweepAxis::Clients => out.push_str(&format!("{x:>7}")),
+                }
                 for (_, pts) in &series {
                     out.push_str(&format!(" {:>12.4}", pts[i].1));
                 }
@@ -152,15 +204,19 @@ impl Sweep {
     }
 
     pub fn to_json(&self) -> Value {
-        json!({
+        let key = self.axis.key();
+        let mut out = json!({
             "scenario": self.scenario,
-            "loads": self.loads,
-            "points": self.points.iter().zip(&self.loads).map(|(c, l)| {
+            "axis": key,
+            "points": self.points.iter().zip(&self.xs).map(|(c, x)| {
                 let mut v = c.to_json();
-                v["load"] = json!(l);
+                v[key] = json!(x);
                 v
             }).collect::<Vec<_>>(),
-        })
+        });
+        // `loads` / `clients`: the axis's values, under the plural of its key.
+        out[format!("{key}s")] = json!(self.xs);
+        out
     }
 }
 
@@ -310,6 +366,15 @@ pub fn capacity_chart(scenario: &str, slo: f64, results: &[CapacityResult]) -> L
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_lists_parse_and_bad_ones_say_why() {
+        assert_eq!(parse_clients("1, 10,100").unwrap(), [1.0, 10.0, 100.0]);
+        for bad in ["", "1,x", "0,10", "1,10001", "-1"] {
+            let e = parse_clients(bad).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("--clients `{bad}`")), "{e}");
+        }
+    }
 
     #[test]
     fn ranges_parse_inclusively() {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use haca_policy::{Scales, Verification};
 
 pub(crate) use ctx::Ctx;
+pub use network::MAX_CLIENTS;
 
 use crate::bounds::{
     check_draws, check_event_work, check_span, shown, MAX_JOBS_PER_EPISODE, MAX_NODES, MAX_SLOTS,

@@ -10,8 +10,6 @@ use super::Ctx;
 /// More clients than this would make the per-client tables (views, dispatch counts) the cost of
 /// an episode rather than its jobs.
 pub const MAX_CLIENTS: u32 = 10_000;
-/// A prefix longer than this many blocks is cut (the longest Mooncake prompt is 374 blocks).
-pub const MAX_PREFIX_BLOCKS: u32 = 4096;
 /// The most blocks a node may cache per model.
 pub const MAX_KV_BLOCKS: u32 = 1 << 22;
 
