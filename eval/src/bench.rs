@@ -99,6 +99,8 @@ fn random_view(n: usize, rng: &mut haca_policy::Rng) -> haca_policy::ClusterView
             model_ready: rng.uniform() < 0.5,
             load_s: 10.0,
             prefix_hit: 0,
+            own_jobs: 0,
+            own_work: 0.0,
         })
         .collect();
     let mask = (0..n).map(|i| i == 0 || rng.uniform() < 0.9).collect();

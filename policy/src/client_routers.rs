@@ -3,7 +3,7 @@
 //! that avoids herding (`lsq`), and prefix-KV-cache routing (`prefix`). Each instance is one
 //! client's: it sees that client's view and its own requests' outcomes only.
 
-use crate::heuristics::{argmin_random_ties, argmin_random_ties_at};
+use crate::heuristics::argmin_random_ties;
 use crate::rng::Rng;
 use crate::router::Router;
 use crate::view::{ClusterView, NodeView};
@@ -175,23 +175,17 @@ impl Router for ReputationRouter {
 /// dispatches for `1 / share` jobs: its stand-in for the other clients' dispatches since the
 /// scrape, which it cannot see. So a client that just sent work to the node everyone saw as
 /// least loaded expects the others did too and looks elsewhere: the herd breaks. Nodes are
-/// compared by expected delay (see `sed`) on that estimate. With fresh views (no scrape) or one
-/// client it is `sed`.
+/// compared by expected delay (as `sed`) on that estimate
+/// ([`NodeView::local_expected_delay`]); with fresh views or one client it is `sed`.
 #[derive(Debug, Clone)]
 pub struct LsqRouter {
     rng: Rng,
-    observed_at: f64,
-    own_work: Vec<f64>,
-    own_jobs: Vec<u32>,
 }
 
 impl LsqRouter {
     pub fn new(seed: u64) -> LsqRouter {
         LsqRouter {
             rng: Rng::new(seed),
-            observed_at: f64::NAN,
-            own_work: Vec::new(),
-            own_jobs: Vec::new(),
         }
     }
 }
@@ -206,28 +200,9 @@ impl Router for LsqRouter {
     }
 
     fn route(&mut self, view: &ClusterView) -> usize {
-        let n = view.nodes.len();
-        if view.observed_at != self.observed_at || self.own_work.len() != n {
-            self.observed_at = view.observed_at;
-            self.own_work.clear();
-            self.own_work.resize(n, 0.0);
-            self.own_jobs.clear();
-            self.own_jobs.resize(n, 0);
-        }
-        // The view already holds this client's own dispatches once; the others' are estimated.
-        let others = (1.0 / view.client_share.clamp(1e-9, 1.0)) - 1.0;
-        let job = view.job;
-        let (own_work, own_jobs) = (&self.own_work, &self.own_jobs);
-        let pick = argmin_random_ties_at(view, &mut self.rng, |i, node| {
-            let mut est = *node;
-            est.queue_len += (own_jobs[i] as f64 * others).round() as u32;
-            est.work_left += own_work[i] * others;
-            est.expected_delay(&job)
-        })
-        .expect("route called with no legal node");
-        self.own_work[pick] += job.est_work;
-        self.own_jobs[pick] += 1;
-        pick
+        let (job, share) = (view.job, view.client_share);
+        argmin_random_ties(view, &mut self.rng, |n| n.local_expected_delay(&job, share))
+            .expect("route called with no legal node")
     }
 }
 
@@ -281,5 +256,114 @@ impl Router for PrefixRouter {
             argmin_random_ties(view, &mut self.rng, |n| n.expected_delay_with_prefix(&job))
         };
         pick.expect("route called with no legal node")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::{Feedback, JobView};
+
+    fn view(n: usize) -> ClusterView {
+        let node = NodeView {
+            up: true,
+            speed: 1.0,
+            slots: 1,
+            ..Default::default()
+        };
+        ClusterView {
+            nodes: vec![node; n],
+            mask: vec![true; n],
+            job: JobView {
+                est_work: 1.0,
+                ..Default::default()
+            },
+            clients: 2,
+            client_share: 0.5,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sdk_pins_a_node_and_moves_only_when_it_fails_or_leaves_the_registry() {
+        let mut r = SdkRouter::new(1);
+        let mut v = view(5);
+        let p = r.route(&v);
+        for t in 1..50 {
+            v.now = t as f64 * 100.0;
+            assert_eq!(r.route(&v), p, "pinned, whatever the load");
+            v.nodes[p].queue_len += 10;
+        }
+        // A job the pin cannot serve goes elsewhere; the pin stays.
+        v.mask[p] = false;
+        assert_ne!(r.route(&v), p);
+        v.mask[p] = true;
+        assert_eq!(r.route(&v), p);
+        // A request that failed there is retried on a newly drawn node, the new pin.
+        v.job.failed_on = Some(p as u32);
+        let q = r.route(&v);
+        assert_ne!(q, p);
+        v.job.failed_on = None;
+        assert_eq!(r.route(&v), q);
+        // Delisted from the registry: it moves.
+        v.nodes[q].up = false;
+        v.mask[q] = false;
+        let s = r.route(&v);
+        assert_ne!(s, q);
+        v.nodes[q].up = true;
+        v.mask[q] = true;
+        assert_eq!(r.route(&v), s);
+    }
+
+    #[test]
+    fn lsq_counts_its_own_dispatches_for_the_unseen_others() {
+        let mut v = view(2);
+        // Node 0: only this client's job since the scrape; node 1: 1.5 units seen at the scrape.
+        v.nodes[0].queue_len = 1;
+        v.nodes[0].busy_slots = 1;
+        v.nodes[0].work_left = 1.0;
+        v.nodes[0].own_jobs = 1;
+        v.nodes[0].own_work = 1.0;
+        v.nodes[1].queue_len = 1;
+        v.nodes[1].busy_slots = 1;
+        v.nodes[1].work_left = 1.5;
+        assert_eq!(crate::SedRouter::new(0).route(&v), 0);
+        // With half the demand, its one job stands for two: 2 units against 1.5.
+        assert_eq!(LsqRouter::new(0).route(&v), 1);
+        v.client_share = 1.0;
+        assert_eq!(LsqRouter::new(0).route(&v), 0, "alone, it is sed");
+    }
+
+    #[test]
+    fn reputation_avoids_a_node_whose_requests_failed() {
+        let mut r = ReputationRouter::new(1, 0);
+        let mut v = view(3);
+        v.feedback = vec![Feedback {
+            node: 0,
+            latency_s: 30.0,
+            ok: false,
+        }];
+        for _ in 0..50 {
+            assert_ne!(r.route(&v), 0);
+            v.feedback.clear();
+        }
+    }
+
+    #[test]
+    fn prefix_follows_cached_prefixes_while_the_load_is_balanced() {
+        let mut r = PrefixRouter::new(2.0, 0);
+        let mut v = view(3);
+        v.job.est_work = 10.0;
+        v.job.prefix_blocks = 8;
+        v.job.block_work = 1.0;
+        v.nodes[2].prefix_hit = 8;
+        v.nodes[2].busy_slots = 1;
+        v.nodes[2].work_left = 1.0;
+        v.nodes[2].queue_len = 1;
+        // Node 2 saves 8 of 10 units for a 1-unit wait: 1 + 2 < 10.
+        assert_eq!(r.route(&v), 2);
+        // Three more jobs per slot than the idle nodes: balance instead.
+        v.nodes[2].queue_len = 4;
+        assert_ne!(r.route(&v), 2);
     }
 }

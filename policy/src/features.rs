@@ -27,6 +27,8 @@
 //! | `zk` | 1 if zk-capable |
 //! | `idle` | 1 if a slot is idle and nothing is queued |
 //! | `model_mem_frac` | `model_gb / memory_gb` (0 when the node reports no memory) |
+//! | `ln_local_delay` | `ln(1 + local_expected_delay(job, client_share) / T)`: the deciding client's estimate with its own dispatches since the scrape counted `1 / share` times (equals `ln_expected_delay` with one client or fresh observations; see `NodeView::local_expected_delay`) |
+//! | `prefix_hit_frac` | cached blocks of the job's prefix here / its prefix blocks (0 without prefix caching) |
 //!
 //! | job column | value |
 //! |---|---|
@@ -48,10 +50,12 @@
 use crate::obs::ObsMut;
 use crate::view::{ClusterView, Verification};
 
-/// Version of the feature layout and normalization below.
-pub const FEATURE_SCHEMA_VERSION: u32 = 1;
+/// Version of the feature layout and normalization below. Version 2 appended the node columns
+/// `ln_local_delay` and `prefix_hit_frac`; files of version 1 still load (see
+/// `crate::schema`).
+pub const FEATURE_SCHEMA_VERSION: u32 = 2;
 
-pub const NODE_FEATURE_NAMES: [&str; 12] = [
+pub const NODE_FEATURE_NAMES: [&str; 14] = [
     "speed",
     "ln_slots",
     "busy_frac",
@@ -64,6 +68,8 @@ pub const NODE_FEATURE_NAMES: [&str; 12] = [
     "zk",
     "idle",
     "model_mem_frac",
+    "ln_local_delay",
+    "prefix_hit_frac",
 ];
 pub const JOB_FEATURE_NAMES: [&str; 8] = [
     "ln_input",
@@ -186,6 +192,18 @@ pub fn encode_with_scales(view: &ClusterView, scales: crate::view::Scales, out: 
         } else {
             0.0
         };
+        row[12] = if node.own_jobs == 0 {
+            row[5]
+        } else if cap > 0.0 {
+            ln1p(node.local_expected_delay(j, view.client_share) * inv_t)
+        } else {
+            0.0
+        };
+        row[13] = if j.prefix_blocks > 0 {
+            node.prefix_hit as f32 / j.prefix_blocks as f32
+        } else {
+            0.0
+        };
         mask[i] = view.mask[i];
         legal += view.mask[i] as usize;
         if node.up {
@@ -240,6 +258,8 @@ mod tests {
             model_ready: false,
             load_s: 2.0,
             prefix_hit: 0,
+            own_jobs: 0,
+            own_work: 0.0,
         };
         ClusterView {
             now: 10.0,
@@ -264,6 +284,32 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn local_delay_counts_own_dispatches_for_the_unseen_others_and_prefix_hits_are_fractions() {
+        let mut view = two_node_view();
+        // Share 1/4: each own dispatch stands for 3 more. Queue 1 + 3, work 8 + 3 * 2 = 14:
+        // wait 14 / 2 = 7 s, load 2, service 2: 11 s = 5.5 T.
+        view.client_share = 0.25;
+        view.nodes[0].own_jobs = 1;
+        view.nodes[0].own_work = 2.0;
+        view.nodes[0].prefix_hit = 3;
+        view.job.prefix_blocks = 4;
+        let mut nodes = vec![0.0; 2 * NODE_FEATURES];
+        let (mut job, mut global, mut mask) =
+            ([0.0; JOB_FEATURES], [0.0; GLOBAL_FEATURES], [true; 2]);
+        let out = ObsMut {
+            nodes: &mut nodes,
+            job: &mut job,
+            global: &mut global,
+            mask: &mut mask,
+        };
+        encode(&view, out);
+        assert!((nodes[12] - 6.5f32.ln()).abs() < 1e-6, "{}", nodes[12]);
+        assert_eq!(nodes[13], 0.75);
+        // The scheduler's own estimate (`ln_expected_delay`) is unchanged by the share.
+        assert!((nodes[5] - 5f32.ln()).abs() < 1e-6);
     }
 
     #[test]
@@ -296,7 +342,10 @@ mod tests {
             0.0,
             0.0,
             0.25,
+            5f32.ln(),
+            0.0,
         ];
+        assert_eq!(expected.len(), NODE_FEATURES);
         for (a, b) in row.iter().zip(expected) {
             assert!((a - b).abs() < 1e-6, "{row:?}");
         }

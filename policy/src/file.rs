@@ -428,13 +428,13 @@ impl Policy {
         }
         let digest = verified_digest(&st, &meta, path)?;
         let schema = get("feature_schema_version").unwrap_or_default();
-        if schema != FEATURE_SCHEMA_VERSION.to_string() {
+        let Some(legacy) = crate::schema::is_legacy(&schema) else {
             return Err(PolicyError::FeatureSchema {
                 path: p(),
                 found: schema,
                 compiled: FEATURE_SCHEMA_VERSION,
             });
-        }
+        };
         let bad = |key: &str, detail: String| PolicyError::Metadata {
             path: p(),
             key: key.into(),
@@ -462,7 +462,7 @@ impl Policy {
                 .ok_or_else(|| bad("architecture", format!("needs a whole number `{k}`")))
         };
         for (k, expected) in [
-            ("node_features", NODE_FEATURES),
+            ("node_features", crate::schema::node_features(legacy)),
             ("job_features", JOB_FEATURES),
             ("global_features", GLOBAL_FEATURES),
         ] {
@@ -470,7 +470,7 @@ impl Policy {
             if v != expected {
                 return Err(bad(
                     "architecture",
-                    format!("`{k}` is {v}, but schema {FEATURE_SCHEMA_VERSION} has {expected}"),
+                    format!("`{k}` is {v}, but schema {schema} has {expected}"),
                 ));
             }
         }
@@ -595,7 +595,12 @@ impl Policy {
         };
         let mut tensors = Vec::new();
         for (name, shape) in arch.tensor_shapes() {
-            let data = read(&name, &shape)?;
+            let data = if legacy && name == "embed.weight" {
+                let v1 = [arch.hidden, crate::schema::V1_INPUT_FEATURES];
+                crate::schema::widen_embed(&read(&name, &v1)?, arch.hidden)
+            } else {
+                read(&name, &shape)?
+            };
             tensors.push((name, shape, data));
         }
         let obs_norm = match (
@@ -604,8 +609,18 @@ impl Policy {
         ) {
             (false, false) => None,
             _ => {
-                let mean = read("obs_norm.mean", &[INPUT_FEATURES])?;
-                let std = read("obs_norm.std", &[INPUT_FEATURES])?;
+                let width = if legacy {
+                    crate::schema::V1_INPUT_FEATURES
+                } else {
+                    INPUT_FEATURES
+                };
+                let mean = read("obs_norm.mean", &[width])?;
+                let std = read("obs_norm.std", &[width])?;
+                let (mean, std) = if legacy {
+                    crate::schema::widen_norm(&mean, &std)
+                } else {
+                    (mean, std)
+                };
                 if let Some(i) = std.iter().position(|s| *s <= 0.0) {
                     return Err(bad(
                         "obs_norm.std",

@@ -28,6 +28,7 @@ mod per_client;
 mod policy_router;
 pub mod rng;
 mod router;
+mod schema;
 mod view;
 
 pub use client_routers::{LsqRouter, PrefixRouter, ReputationRouter, SdkRouter};

@@ -85,6 +85,10 @@ pub struct NodeView {
     /// Leading blocks of the arriving job's prefix cached here for its model (0 without prefix
     /// caching): the prefill this node would skip.
     pub prefix_hit: u32,
+    /// The deciding client's own dispatches here since the last scrape, and their estimated
+    /// work: already in `queue_len` and `work_left` (0 with fresh observations).
+    pub own_jobs: u32,
+    pub own_work: f64,
 }
 
 impl NodeView {
@@ -108,6 +112,23 @@ impl NodeView {
     pub fn expected_delay_with_prefix(&self, job: &JobView) -> f64 {
         let saved = (self.prefix_hit as f64 * job.block_work).min(job.est_work);
         self.expected_delay_of(job.est_work - saved)
+    }
+
+    /// [`NodeView::expected_delay`] on this client's local estimate of the node: its own
+    /// dispatches since the scrape count `1 / share` times, standing in for the other clients'
+    /// dispatches it cannot see (the estimate `lsq` routes on). With one client, or fresh
+    /// observations, equal to `expected_delay`.
+    pub fn local_expected_delay(&self, job: &JobView, share: f64) -> f64 {
+        if self.own_jobs == 0 {
+            return self.expected_delay(job);
+        }
+        let others = 1.0 / share.clamp(1e-9, 1.0) - 1.0;
+        let est = NodeView {
+            queue_len: self.queue_len + (self.own_jobs as f64 * others).round() as u32,
+            work_left: self.work_left + self.own_work * others,
+            ..*self
+        };
+        est.expected_delay(job)
     }
 
     fn expected_delay_of(&self, work: f64) -> f64 {

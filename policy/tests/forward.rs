@@ -114,3 +114,35 @@ fn dispatched_and_portable_forward_passes_are_bit_identical() {
         );
     }
 }
+
+#[test]
+fn a_schema_1_file_loads_and_ignores_the_columns_it_never_saw() {
+    // checkpoints/park.safetensors was exported with feature schema 1 (12 node columns).
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkpoints/park.safetensors");
+    let p = Policy::load(&path).unwrap();
+    let mut rng = Rng::new(3);
+    let mut scratch = Scratch::default();
+    for n in [1, 5, 10] {
+        let (mut nodes, job, global, mask) = random_features(&mut rng, n);
+        let mut before = vec![0.0f32; n];
+        let v0 = p.network.forward(
+            Obs::new(&nodes, &job, &global, &mask),
+            &mut scratch,
+            &mut before,
+        );
+        // Whatever the new columns hold, the scores do not move.
+        for row in nodes.chunks_exact_mut(NODE_FEATURES) {
+            row[12] = rng.uniform() as f32 * 5.0;
+            row[13] = rng.uniform() as f32;
+        }
+        let mut after = vec![0.0f32; n];
+        let v1 = p.network.forward(
+            Obs::new(&nodes, &job, &global, &mask),
+            &mut scratch,
+            &mut after,
+        );
+        assert_eq!(before, after);
+        assert_eq!(v0, v1);
+    }
+}

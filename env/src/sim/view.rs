@@ -38,22 +38,24 @@ impl Episode {
             *legal_out = legal;
             any |= legal;
             let ready = entry.state != CacheState::Absent;
-            let (busy, queue, work) = if stale {
+            let (busy, queue, work, own) = if stale {
                 (
                     node.snap_busy,
                     node.snap_queue + own_count,
                     node.snap_work + own_est,
+                    (own_count, own_est),
                 )
             } else {
                 let running = &c.running[off..off + node.busy as usize];
                 let work = work_left(node.queued_est(), running, speed, now);
-                (node.busy, node.queue.len() as u32, work)
+                (node.busy, node.queue.len() as u32, work, (0, 0.0))
             };
             // Capabilities were written once per network; only the state changes.
             v.up = node.listed;
             v.busy_slots = busy;
             v.queue_len = queue;
             v.work_left = work;
+            (v.own_jobs, v.own_work) = own;
             v.model_ready = ready;
             v.load_s = if ready { 0.0 } else { load_s };
         }

@@ -139,6 +139,8 @@ pub unsafe extern "C" fn haca_policy_route(
             load_s: n.load_s,
             // The C ABI (version 1) carries no prefix caches: a scheduler without them.
             prefix_hit: 0,
+            own_jobs: 0,
+            own_work: 0.0,
         });
         v.mask.push(n.legal != 0);
     }

@@ -1,0 +1,347 @@
+//! Many clients, registry liveness and batched settlement, on scenarios small enough to check
+//! by hand.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::scenario_with_trace;
+use haca_env::{run_episode, Env, Scenario};
+use haca_policy::router_by_name;
+
+/// Unit work per input token on unit-speed nodes, replaying `trace.csv`; `extra` holds the
+/// node classes and any other tables. `sim` and `verification` are lines of those tables.
+fn scenario(sim: &str, extra: &str, csv: &str) -> Arc<Scenario> {
+    scenario_v(sim, "", extra, csv)
+}
+
+fn scenario_v(sim: &str, verification: &str, extra: &str, csv: &str) -> Arc<Scenario> {
+    let toml = format!(
+        r#"
+[episode]
+drain = true
+[sim]
+size_visibility = "exact"
+{sim}
+[verification]
+verifiers = 0
+{verification}
+[[models]]
+name = "m"
+memory_gb = 0
+prefill_cost = 1.0
+decode_cost = 0.0
+[arrivals]
+process = "trace"
+path = "trace.csv"
+random_offset = false
+{extra}
+"#
+    );
+    Arc::new(scenario_with_trace(&toml, Some(csv)).unwrap())
+}
+
+/// `n` jobs of `work` units arriving every `gap` seconds.
+fn regular_trace(n: usize, gap: f64, work: u32) -> String {
+    let mut csv = String::from("arrival_s,input_tokens,output_tokens\n");
+    for i in 0..n {
+        csv.push_str(&format!("{},{work},0\n", i as f64 * gap));
+    }
+    csv
+}
+
+#[test]
+fn two_clients_each_see_only_their_own_dispatches() {
+    // Long jobs on two nodes, no scrape during the episode's arrivals: each client's view of node
+    // 0 is the snapshot at 0 (empty) plus its own dispatches, never the other client's.
+    let sc = scenario(
+        "scrape_interval_s = 1000",
+        r#"
+[clients]
+count = 2
+[[node_classes]]
+name = "n"
+count = 2
+speed = 1.0
+memory_gb = 0
+"#,
+        &regular_trace(12, 1.0, 100),
+    );
+    let mut env = Env::new(sc);
+    env.reset(Some(3));
+    let mut sent = [0u32; 2];
+    let mut seen = [false; 2];
+    loop {
+        let v = env.obs();
+        let c = v.client as usize;
+        seen[c] = true;
+        assert_eq!(v.clients, 2);
+        assert_eq!(v.client_share, 0.5);
+        assert_eq!(v.observed_at, 0.0);
+        assert_eq!(v.nodes[0].queue_len, sent[c], "client {c} at t = {}", v.now);
+        assert_eq!(v.nodes[0].busy_slots, 0, "the snapshot at 0 is empty");
+        assert!(v.feedback.is_empty(), "no job finishes before t = 100");
+        sent[c] += 1;
+        if env.step(0).unwrap().done() {
+            break;
+        }
+    }
+    assert!(seen[0] && seen[1], "both clients decided");
+    assert_eq!(sent[0] + sent[1], 12);
+}
+
+#[test]
+fn a_client_hears_of_its_own_answers_only() {
+    // Short jobs on one node: every answer reaches the client that sent the job, once.
+    let sc = scenario(
+        "",
+        r#"
+[clients]
+count = 3
+[[node_classes]]
+name = "n"
+count = 1
+speed = 1.0
+memory_gb = 0
+"#,
+        &regular_trace(300, 1.0, 1),
+    );
+    let mut env = Env::new(sc);
+    env.reset(Some(1));
+    let (mut sent, mut heard) = ([0u32; 3], [0u32; 3]);
+    loop {
+        let v = env.obs();
+        let c = v.client as usize;
+        heard[c] += v.feedback.len() as u32;
+        assert!(v
+            .feedback
+            .iter()
+            .all(|f| f.ok && f.node == 0 && f.latency_s == 1.0));
+        // It cannot have heard of more than it sent before this decision.
+        assert!(heard[c] <= sent[c]);
+        sent[c] += 1;
+        if env.step(0).unwrap().done() {
+            break;
+        }
+    }
+    // Each client hears of all but the answers that came after its last decision.
+    for c in 0..3 {
+        assert!(
+            heard[c] + 2 >= sent[c],
+            "client {c}: sent {sent:?}, heard {heard:?}"
+        );
+    }
+}
+
+const PREFER_A: &str = r#"
+[[node_classes]]
+name = "a"
+count = 1
+speed = 1.0
+memory_gb = 0
+mtbf_s = 30
+mttr_s = 100000
+[[node_classes]]
+name = "b"
+count = 1
+speed = 1.0
+memory_gb = 0
+"#;
+
+const REGISTRY: &str = r#"
+[registry]
+heartbeat_s = 20
+max_age_s = 40
+fail_timeout_s = 5
+"#;
+
+/// Routes to node 0 whenever it is legal; returns every decision's (now, node 0 legal,
+/// failed_on, retries) and the episode's metrics.
+fn prefer_a(env: &mut Env, seed: u64) -> (Vec<(f64, bool, Option<u32>, u32)>, f64) {
+    env.reset(Some(seed));
+    let mut log = Vec::new();
+    loop {
+        let v = env.obs();
+        log.push((v.now, v.mask[0], v.job.failed_on, v.job.retries));
+        let c = env.job_counts();
+        assert_eq!(
+            c.arrived,
+            c.answered + c.routing + c.queued + c.in_slots + c.failing
+        );
+        let pick = if v.mask[0] { 0 } else { 1 };
+        let step = env.step(pick).unwrap();
+        if step.done() {
+            let m = step.info.metrics.as_ref().unwrap();
+            return (log, m.jobs_finished);
+        }
+    }
+}
+
+#[test]
+fn a_dead_node_stays_listed_until_its_heartbeat_ages_out_and_its_jobs_come_back() {
+    let csv = regular_trace(400, 1.0, 1);
+    let truth = scenario("", PREFER_A, &csv);
+    let listed = scenario("", &format!("{PREFER_A}{REGISTRY}"), &csv);
+    let mut checked = 0;
+    for seed in 0..20 {
+        let (twin, _) = prefer_a(&mut Env::new(truth.clone()), seed);
+        // Without a registry node 0 is masked from the first decision after its failure.
+        let Some(down) = twin.iter().position(|d| !d.1) else {
+            continue; // it did not fail within the episode
+        };
+        if down == 0 {
+            continue;
+        }
+        let (t_lo, t_hi) = (twin[down - 1].0, twin[down].0);
+        let (log, finished) = prefer_a(&mut Env::new(listed.clone()), seed);
+        assert_eq!(
+            finished, 400.0,
+            "seed {seed}: every job answered, none lost"
+        );
+        // Identical until the failure.
+        assert_eq!(&log[..down], &twin[..down], "seed {seed}");
+        // Still listed after it died, until its last heartbeat (at most 20 s before the
+        // failure) is 40 s old.
+        let delisted = log.iter().position(|d| !d.1).expect("delisted in time");
+        let t_d = log[delisted].0;
+        assert!(
+            t_d > t_lo + 20.0 && t_d <= t_hi + 40.0 + 1.0,
+            "seed {seed}: {t_lo} {t_hi} {t_d}"
+        );
+        // Requests sent to it meanwhile fail after 5 s and come back as retries.
+        let sent_to_dead: Vec<f64> = log[down..delisted].iter().map(|d| d.0).collect();
+        let returns: Vec<&(f64, bool, Option<u32>, u32)> = log
+            .iter()
+            .filter(|d| d.2 == Some(0) && d.0 > t_hi)
+            .collect();
+        assert!(!returns.is_empty(), "seed {seed}");
+        for r in &returns {
+            assert!(r.3 >= 1);
+            assert!(
+                sent_to_dead.iter().any(|&t| t + 5.0 == r.0),
+                "seed {seed}: a return at {} without a dispatch 5 s before",
+                r.0
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} seeds had a failure to check");
+}
+
+#[test]
+fn settlement_batches_close_on_size_and_on_timeout() {
+    // One unit-speed slot, three unit jobs at 0: answered at 1, 2, 3. Batches of 2 or 10 s, a
+    // 2 s block: the first two settle at 2 + 2 = 4; the third's batch times out at 3 + 10 and
+    // settles at 15, which is when the drained episode ends.
+    let sc = scenario_v(
+        "",
+        "settle_s = 2\nsettle_batch = 2\nsettle_timeout_s = 10",
+        r#"
+[[node_classes]]
+name = "n"
+count = 1
+speed = 1.0
+memory_gb = 0
+"#,
+        "arrival_s,input_tokens,output_tokens\n0,1,0\n0,1,0\n0,1,0\n",
+    );
+    let mut env = Env::new(sc);
+    let mut r = router_by_name("jsq", 0).unwrap();
+    let m = run_episode(&mut env, &mut r, Some(0)).unwrap();
+    assert!(
+        (m.mean_finality_s - (4.0 + 4.0 + 15.0) / 3.0).abs() < 1e-12,
+        "{m:?}"
+    );
+    assert_eq!(m.episode_time_s, 15.0);
+    let c = env.job_counts();
+    assert_eq!((c.finalized, c.settling), (3, 0));
+}
+
+#[test]
+fn one_client_table_reproduces_the_scenario_without_it() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/haca-churn.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let with = format!("{text}\n[clients]\ncount = 1\ndemand = \"zipf\"\n");
+    let a = Arc::new(Scenario::load(&path).unwrap());
+    let b = Arc::new(Scenario::from_toml_str(&with, &path).unwrap());
+    for name in ["sed", "po2", "sdk", "lsq"] {
+        let run = |sc: &Arc<Scenario>| {
+            let mut env = Env::new(sc.clone());
+            let mut r = router_by_name(name, 4).unwrap();
+            (0..2)
+                .map(|ep| run_episode(&mut env, &mut r, Some(ep)).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(&a), run(&b), "{name}");
+    }
+}
+
+#[test]
+fn demand_splits_over_clients_by_their_zipf_shares() {
+    let sc = scenario(
+        "",
+        r#"
+[clients]
+count = 4
+demand = "zipf"
+zipf = 1.0
+[[node_classes]]
+name = "n"
+count = 4
+speed = 1.0
+memory_gb = 0
+"#,
+        &regular_trace(20_000, 0.5, 1),
+    );
+    let mut env = Env::new(sc.clone());
+    env.reset(Some(2));
+    let mut counts = [0f64; 4];
+    loop {
+        counts[env.obs().client as usize] += 1.0;
+        if env.step(0).unwrap().done() {
+            break;
+        }
+    }
+    let total: f64 = counts.iter().sum();
+    for c in 0..4 {
+        let share = sc.clients.share(c as u32);
+        assert!((counts[c] / total - share).abs() < 0.01, "{counts:?}");
+    }
+}
+
+#[test]
+fn many_clients_with_liveness_faults_are_deterministic_and_conserve_jobs() {
+    let sc = common::shipped_scenario("haca-clients");
+    let run = || {
+        let mut env = Env::new(sc.clone());
+        let mut r = router_by_name("sdk", 9).unwrap();
+        env.reset(Some(17));
+        r.reset(1);
+        let mut rewards = Vec::new();
+        let mut failing_seen = false;
+        loop {
+            let c = env.job_counts();
+            failing_seen |= c.failing > 0;
+            assert_eq!(
+                c.arrived,
+                c.answered + c.routing + c.queued + c.in_slots + c.failing
+            );
+            let a = r.route(env.obs());
+            let step = env.step(a).unwrap();
+            rewards.push(step.reward);
+            if step.done() {
+                let m = step.info.metrics.clone().unwrap();
+                assert_eq!(m.jobs_finished, m.jobs_arrived);
+                return (rewards, m, failing_seen);
+            }
+        }
+    };
+    let (a, ma, failing) = run();
+    let (b, mb, _) = run();
+    assert_eq!(a, b);
+    assert_eq!(ma, mb);
+    assert!(
+        failing,
+        "the episode exercised requests to dead listed nodes"
+    );
+}

@@ -1,0 +1,80 @@
+//! Loading policy files of an earlier feature schema. Version 2 appended two node columns
+//! (`ln_local_delay`, `prefix_hit_frac`) to version 1's twelve. A version-1 file is widened on
+//! load: the embedding gets zero weights for the new columns and the normalization an identity
+//! entry (mean 0, std 1), so the network computes exactly what it computed before, ignoring what
+//! it never learned to read. Its scores on every view are those of the file as trained.
+
+use crate::features::{GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES};
+
+/// Node columns of feature schema 1.
+pub const V1_NODE_FEATURES: usize = 12;
+/// Width of schema 1's per-node input.
+pub const V1_INPUT_FEATURES: usize = V1_NODE_FEATURES + JOB_FEATURES + GLOBAL_FEATURES;
+
+/// The feature schemas this build loads, and whether each needs widening.
+pub fn is_legacy(schema: &str) -> Option<bool> {
+    match schema {
+        s if s == crate::features::FEATURE_SCHEMA_VERSION.to_string() => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
+}
+
+/// Node columns a file of this schema has.
+pub fn node_features(legacy: bool) -> usize {
+    if legacy {
+        V1_NODE_FEATURES
+    } else {
+        NODE_FEATURES
+    }
+}
+
+/// Inserts `fill` for the new node columns into each row of `rows` rows of schema-1 input width.
+fn widen(data: &[f32], rows: usize, fill: f32) -> Vec<f32> {
+    let new = NODE_FEATURES - V1_NODE_FEATURES;
+    let mut out = Vec::with_capacity(rows * (V1_INPUT_FEATURES + new));
+    for row in data.chunks_exact(V1_INPUT_FEATURES) {
+        out.extend_from_slice(&row[..V1_NODE_FEATURES]);
+        out.extend(std::iter::repeat_n(fill, new));
+        out.extend_from_slice(&row[V1_NODE_FEATURES..]);
+    }
+    out
+}
+
+/// `embed.weight` (`[hidden, inputs]`) of schema 1 with zero weights for the new columns.
+pub fn widen_embed(weight: &[f32], hidden: usize) -> Vec<f32> {
+    widen(weight, hidden, 0.0)
+}
+
+/// Schema 1's normalization with the identity for the new columns.
+pub fn widen_norm(mean: &[f32], std: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    (widen(mean, 1, 0.0), widen(std, 1, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::INPUT_FEATURES;
+
+    #[test]
+    fn widening_inserts_the_new_columns_after_the_old_node_columns() {
+        let w: Vec<f32> = (0..2 * V1_INPUT_FEATURES).map(|x| x as f32 + 1.0).collect();
+        let wide = widen_embed(&w, 2);
+        assert_eq!(wide.len(), 2 * INPUT_FEATURES);
+        let row1 = &wide[INPUT_FEATURES..];
+        assert_eq!(
+            &row1[..V1_NODE_FEATURES],
+            &w[V1_INPUT_FEATURES..][..V1_NODE_FEATURES]
+        );
+        assert!(row1[V1_NODE_FEATURES..NODE_FEATURES]
+            .iter()
+            .all(|&x| x == 0.0));
+        assert_eq!(
+            &row1[NODE_FEATURES..],
+            &w[V1_INPUT_FEATURES + V1_NODE_FEATURES..]
+        );
+        let (m, s) = widen_norm(&vec![0.5; V1_INPUT_FEATURES], &vec![2.0; V1_INPUT_FEATURES]);
+        assert_eq!((m[V1_NODE_FEATURES], s[V1_NODE_FEATURES]), (0.0, 1.0));
+        assert_eq!((m[NODE_FEATURES], s[NODE_FEATURES]), (0.5, 2.0));
+    }
+}
