@@ -34,11 +34,14 @@ pub struct EpisodeMetrics {
     pub decisions: f64,
     pub episode_time_s: f64,
     pub episode_return: f64,
+    /// Prefix blocks found in the KV cache of the node that served them, over all prefix blocks
+    /// of the jobs placed (0 without prefix caching).
+    pub prefix_hit_rate: f64,
 }
 
 impl EpisodeMetrics {
     /// Stable metric names, in report order (also the JSON keys).
-    pub const NAMES: [&'static str; 22] = [
+    pub const NAMES: [&'static str; 23] = [
         "idle_capacity_frac",
         "stranded_idle_frac",
         "mean_latency_s",
@@ -61,10 +64,11 @@ impl EpisodeMetrics {
         "decisions",
         "episode_time_s",
         "episode_return",
+        "prefix_hit_rate",
     ];
 
     /// Values in the order of [`EpisodeMetrics::NAMES`].
-    pub fn values(&self) -> [f64; 22] {
+    pub fn values(&self) -> [f64; 23] {
         [
             self.idle_capacity_frac,
             self.stranded_idle_frac,
@@ -88,6 +92,7 @@ impl EpisodeMetrics {
             self.decisions,
             self.episode_time_s,
             self.episode_return,
+            self.prefix_hit_rate,
         ]
     }
 
@@ -128,11 +133,12 @@ pub enum Metric {
     Decisions,
     EpisodeTime,
     EpisodeReturn,
+    PrefixHitRate,
 }
 
 impl Metric {
     /// Every metric, in the order of [`EpisodeMetrics::NAMES`].
-    pub const ALL: [Metric; 22] = [
+    pub const ALL: [Metric; 23] = [
         Metric::IdleCapacityFrac,
         Metric::StrandedIdleFrac,
         Metric::MeanLatency,
@@ -155,6 +161,7 @@ impl Metric {
         Metric::Decisions,
         Metric::EpisodeTime,
         Metric::EpisodeReturn,
+        Metric::PrefixHitRate,
     ];
 
     /// The stable name (a JSON key and a table column).
@@ -170,7 +177,11 @@ impl Metric {
     pub fn lower_is_better(self) -> bool {
         !matches!(
             self,
-            Metric::Throughput | Metric::Goodput | Metric::SloAttainment | Metric::EpisodeReturn
+            Metric::Throughput
+                | Metric::Goodput
+                | Metric::SloAttainment
+                | Metric::EpisodeReturn
+                | Metric::PrefixHitRate
         )
     }
 }

@@ -11,6 +11,11 @@ pub struct Trace {
     pub arrival_s: Vec<f64>,
     pub input_tokens: Vec<u32>,
     pub output_tokens: Vec<u32>,
+    /// Prefix block hashes from a `hash_ids` column (space-separated integers, one block per
+    /// `[prefix] block_tokens` tokens): request `i`'s are `blocks[block_off[i]..block_off[i +
+    /// 1]]`. Empty (and `block_off` empty) when the trace has no such column.
+    pub blocks: Vec<u64>,
+    pub block_off: Vec<u32>,
 }
 
 /// Why a trace could not be loaded; `line` is 1-based, as an editor shows it.
@@ -79,7 +84,13 @@ impl Trace {
             arrival_s: Vec::new(),
             input_tokens: Vec::new(),
             output_tokens: Vec::new(),
+            blocks: Vec::new(),
+            block_off: Vec::new(),
         };
+        let hash_col = cols.iter().position(|&c| c == "hash_ids");
+        if hash_col.is_some() {
+            trace.block_off.push(0);
+        }
         for (i, line) in lines {
             let line_no = i + 1;
             let line = line.trim_end_matches('\r');
@@ -126,6 +137,22 @@ impl Trace {
                     "a request with zero input and zero output tokens has no work".into(),
                 ));
             }
+            if let Some(col) = hash_col {
+                let cell = line.split(',').nth(col).unwrap_or("").trim();
+                for h in cell.split_whitespace() {
+                    let v = h.parse::<u64>().map_err(|_| {
+                        (
+                            Some(line_no),
+                            format!("`hash_ids` holds `{h}`: expected space-separated non-negative integers"),
+                        )
+                    })?;
+                    trace.blocks.push(v);
+                }
+                if trace.blocks.len() > u32::MAX as usize {
+                    return Err((Some(line_no), "more than 2^32 prefix blocks in all".into()));
+                }
+                trace.block_off.push(trace.blocks.len() as u32);
+            }
             trace.arrival_s.push(t);
             trace.input_tokens.push(inp);
             trace.output_tokens.push(out);
@@ -142,6 +169,14 @@ impl Trace {
 
     pub fn is_empty(&self) -> bool {
         self.arrival_s.is_empty()
+    }
+
+    /// Request `i`'s prefix block hashes (empty without a `hash_ids` column).
+    pub fn blocks_of(&self, i: usize) -> &[u64] {
+        match (self.block_off.get(i), self.block_off.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.blocks[a as usize..b as usize],
+            _ => &[],
+        }
     }
 
     pub fn span_s(&self) -> f64 {
@@ -173,6 +208,13 @@ mod tests {
         assert_eq!(t.input_tokens, [10, 20]);
         assert_eq!(t.output_tokens, [2, 4]);
         assert_eq!(t.span_s(), 0.5);
+        assert_eq!(t.blocks_of(0), [1, 2, 3]);
+        assert!(t.blocks_of(1).is_empty());
+        let plain = parse("arrival_s,input_tokens,output_tokens\n0,10,2\n").unwrap();
+        assert!(plain.blocks_of(0).is_empty());
+        let e = parse("arrival_s,input_tokens,output_tokens,hash_ids\n0,10,2,1 x\n").unwrap_err();
+        assert_eq!(e.0, Some(2));
+        assert!(e.1.contains("`hash_ids` holds `x`"), "{}", e.1);
     }
 
     #[test]

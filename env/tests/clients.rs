@@ -345,3 +345,70 @@ fn many_clients_with_liveness_faults_are_deterministic_and_conserve_jobs() {
         "the episode exercised requests to dead listed nodes"
     );
 }
+
+#[test]
+fn a_prefix_hit_shortens_prefill_by_the_cached_blocks() {
+    // Unit prefill per token, 2-token blocks, one unit-speed slot. A (4 tokens, blocks 1 2)
+    // runs 4 s; B (6 tokens, blocks 1 2 3) finds 1 2 cached and skips 4 tokens: 2 s; C (blocks
+    // 5 1 2) shares no leading block: its full 6 s.
+    let sc = scenario(
+        "",
+        r#"
+[prefix]
+block_tokens = 2
+cache_blocks = 16
+[[node_classes]]
+name = "n"
+count = 1
+speed = 1.0
+memory_gb = 0
+"#,
+        "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,1 2\n10,6,0,1 2 3\n20,6,0,5 1 2\n",
+    );
+    let mut env = Env::new(sc);
+    env.reset(Some(0));
+    let mut hits = Vec::new();
+    loop {
+        let v = env.obs();
+        hits.push((v.job.prefix_blocks, v.nodes[0].prefix_hit));
+        if env.step(0).unwrap().done() {
+            break;
+        }
+    }
+    assert_eq!(hits, [(2, 0), (3, 2), (3, 0)]);
+    let m = env.info().metrics.unwrap();
+    assert!(
+        (m.mean_latency_s - (4.0 + 2.0 + 6.0) / 3.0).abs() < 1e-12,
+        "{m:?}"
+    );
+    assert_eq!(m.prefix_hit_rate, 2.0 / 8.0);
+}
+
+#[test]
+fn a_small_prefix_cache_evicts_its_least_recently_used_blocks() {
+    // Capacity 2 blocks: after C (blocks 7 8) the cache holds 7 8 only, so D (1 2) misses.
+    let sc = scenario(
+        "",
+        r#"
+[prefix]
+block_tokens = 2
+cache_blocks = 2
+[[node_classes]]
+name = "n"
+count = 1
+speed = 1.0
+memory_gb = 0
+"#,
+        "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,1 2\n10,4,0,1 2\n20,4,0,7 8\n30,4,0,1 2\n",
+    );
+    let mut env = Env::new(sc);
+    env.reset(Some(0));
+    let mut hits = Vec::new();
+    loop {
+        hits.push(env.obs().nodes[0].prefix_hit);
+        if env.step(0).unwrap().done() {
+            break;
+        }
+    }
+    assert_eq!(hits, [0, 2, 0, 0]);
+}

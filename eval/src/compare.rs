@@ -175,22 +175,41 @@ impl Comparison {
             .collect()
     }
 
+    /// The table's metrics: [`TABLE_METRICS`], and the prefix cache hit rate when some
+    /// contender had prefix hits.
+    fn table_metrics(&self) -> Vec<Metric> {
+        let mut ms = TABLE_METRICS.to_vec();
+        if self
+            .results
+            .iter()
+            .any(|r| r.get(Metric::PrefixHitRate).mean > 0.0)
+        {
+            ms.push(Metric::PrefixHitRate);
+        }
+        ms
+    }
+
     /// The human-readable table: mean ± 95% CI per metric, `*` on the best value of each
-    /// column, and each contender's latency and stranded idle against `random` and against the
-    /// best heuristic.
+    /// column, and each contender's latency against today's client (`sdk`, or `random` when
+    /// `sdk` is not in the comparison), and its latency and stranded idle against the best
+    /// heuristic.
     pub fn table(&self) -> String {
+        let metrics = self.table_metrics();
         let mut rows: Vec<Vec<String>> = Vec::new();
         let mut header = vec!["router".to_string()];
-        header.extend(TABLE_METRICS.iter().map(|m| m.to_string()));
+        header.extend(metrics.iter().map(|m| m.to_string()));
         let best = self.best_heuristic();
-        let random = self.result("random");
-        header.push("lat vs random".into());
+        let today = ["sdk", "random"].into_iter().find_map(|n| self.result(n));
+        header.push(format!(
+            "lat vs {}",
+            today.map_or("sdk", |r| r.contender.name())
+        ));
         if let Some(b) = best {
             header.push(format!("lat vs {}", b.contender.name()));
             header.push(format!("stranded vs {}", b.contender.name()));
         }
         rows.push(header);
-        let best_of: Vec<f64> = TABLE_METRICS
+        let best_of: Vec<f64> = metrics
             .iter()
             .map(|m| {
                 let vals = self
@@ -207,13 +226,13 @@ impl Comparison {
             .collect();
         for r in &self.results {
             let mut row = vec![r.contender.name().to_string()];
-            for (m, best_v) in TABLE_METRICS.iter().zip(&best_of) {
+            for (m, best_v) in metrics.iter().zip(&best_of) {
                 let s = r.get(*m);
                 let mark = if s.mean == *best_v { "*" } else { "" };
                 row.push(format!("{}{mark}", cell(s)));
             }
             let lat = r.get(Metric::MeanLatency).mean;
-            row.push(random.map_or("-".into(), |x| change(lat, x.get(Metric::MeanLatency).mean)));
+            row.push(today.map_or("-".into(), |x| change(lat, x.get(Metric::MeanLatency).mean)));
             if let Some(b) = best {
                 row.push(change(lat, b.get(Metric::MeanLatency).mean));
                 row.push(change(

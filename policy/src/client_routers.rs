@@ -210,7 +210,10 @@ impl Router for LsqRouter {
 /// for cache hits while the load is balanced; when the most and least loaded legal nodes differ
 /// by more than `balance_jobs` jobs per slot, balance instead) and Dynamo's KV router (the
 /// prefill a node's cached prefix saves, weighed in time against its load): among balanced
-/// nodes, the shortest expected delay with the cached prefix's prefill skipped.
+/// nodes, the shortest expected delay with the cached prefix's prefill skipped
+/// ([`NodeView::expected_delay_with_prefix`]). Balancing uses the shortest expected delay
+/// (`sed`) rather than SGLang's shortest queue, because here nodes differ in speed and cached
+/// models, which a queue length does not see.
 #[derive(Debug, Clone)]
 pub struct PrefixRouter {
     balance_jobs: f64,
@@ -219,7 +222,7 @@ pub struct PrefixRouter {
 
 impl PrefixRouter {
     /// Default balance threshold, jobs per slot.
-    pub const DEFAULT_BALANCE: f64 = 2.0;
+    pub const DEFAULT_BALANCE: f64 = 4.0;
 
     pub fn new(balance_jobs: f64, seed: u64) -> PrefixRouter {
         PrefixRouter {
@@ -251,7 +254,7 @@ impl Router for PrefixRouter {
         }
         let job = view.job;
         let pick = if hi - lo > self.balance_jobs {
-            argmin_random_ties(view, &mut self.rng, jobs_per_slot)
+            argmin_random_ties(view, &mut self.rng, |n| n.expected_delay(&job))
         } else {
             argmin_random_ties(view, &mut self.rng, |n| n.expected_delay_with_prefix(&job))
         };
@@ -362,8 +365,9 @@ mod tests {
         v.nodes[2].queue_len = 1;
         // Node 2 saves 8 of 10 units for a 1-unit wait: 1 + 2 < 10.
         assert_eq!(r.route(&v), 2);
-        // Three more jobs per slot than the idle nodes: balance instead.
+        // Three more jobs per slot than the idle nodes (threshold 2): balance instead.
         v.nodes[2].queue_len = 4;
+        v.nodes[2].work_left = 4.0;
         assert_ne!(r.route(&v), 2);
     }
 }

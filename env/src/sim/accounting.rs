@@ -166,6 +166,10 @@ impl Accounting {
             decisions: self.decisions as f64,
             episode_time_s: t,
             episode_return: self.episode_return,
+            prefix_hit_rate: match facts.prefix_blocks {
+                (_, 0) => 0.0,
+                (hit, all) => hit as f64 / all as f64,
+            },
         }
     }
 }
@@ -175,6 +179,8 @@ pub(crate) struct EpisodeFacts {
     pub slo: Option<f64>,
     pub cold_starts: u64,
     pub arrived: u64,
+    /// Prefix blocks that hit the serving node's cache, and all prefix blocks placed.
+    pub prefix_blocks: (u64, u64),
 }
 
 /// Stranded and up capacity-time per fixed-width time bin of an episode.

@@ -146,13 +146,44 @@ impl Arrivals {
         }
     }
 
+    /// The first prefix block of the arriving job, when prefix caching replays a trace with
+    /// `hash_ids` (its conversation's identity).
+    fn conversation(&self, topo: &Topology) -> Option<u64> {
+        topo.sc.prefix?;
+        match &topo.sc.arrivals.process {
+            ArrivalProcess::Trace { trace, .. } => trace
+                .blocks_of(self.trace_start + self.generated as usize)
+                .first()
+                .copied(),
+            _ => None,
+        }
+    }
+
+    /// The trace row of the job that arrived last, when replaying a trace.
+    pub fn last_trace_row(&self, topo: &Topology) -> Option<usize> {
+        match &topo.sc.arrivals.process {
+            ArrivalProcess::Trace { .. } if self.generated > 0 => {
+                Some(self.trace_start + self.generated as usize - 1)
+            }
+            _ => None,
+        }
+    }
+
     /// The job arriving now.
     pub fn arrive(&mut self, topo: &Topology, now: f64) -> Job {
         let sc = &topo.sc;
+        let conversation = self.conversation(topo);
         let rng = &mut self.rng;
         let u = rng.uniform();
         let mode = Verification::ALL[topo.mode_cdf.partition_point(|&c| c <= u)];
-        let u = rng.uniform();
+        let mut u = rng.uniform();
+        if let Some(first) = conversation {
+            // A conversation keeps its model: requests sharing a first prefix block draw the
+            // same model (by popularity, from the block's hash), so their prefixes can meet in
+            // one model's cache.
+            let mut h = first ^ 0x6D6F_6465_6C00;
+            u = (haca_policy::rng::splitmix64(&mut h) >> 11) as f64 / (1u64 << 53) as f64;
+        }
         let cdf = &topo.model_cdf[mode.index()];
         let model = cdf.partition_point(|&c| c <= u).min(cdf.len() - 1);
         let (input, output) = match &sc.arrivals.process {
@@ -192,6 +223,7 @@ impl Arrivals {
             client: 0,
             failed_on: u32::MAX,
             prefix: (0, 0),
+            prefix_saved: 0.0,
         }
     }
 }

@@ -13,6 +13,7 @@ use super::clients::{Clients, Heartbeats};
 use super::cluster::Cluster;
 use super::events::{Event, EventQueue};
 use super::jobs::Jobs;
+use super::prefix::PrefixCaches;
 use super::settle::Settler;
 use super::topology::Topology;
 use super::verify::Verifier;
@@ -30,6 +31,7 @@ pub(crate) struct Episode {
     pub settler: Settler,
     pub clients: Clients,
     heartbeats: Heartbeats,
+    pub prefix: Option<PrefixCaches>,
     /// Jobs sent to a dead node that was still listed, waiting out the client's timeout.
     pub failing: u64,
     pub acc: Accounting,
@@ -60,6 +62,7 @@ impl Episode {
             settler: Settler::default(),
             clients: Clients::new(topo, seed),
             heartbeats: Heartbeats::new(topo, seed),
+            prefix: PrefixCaches::new(topo, seed),
             failing: 0,
             acc: Accounting::new(series),
             budget: Budget::default(),
@@ -208,6 +211,18 @@ impl Episode {
         self.budget.on_arrival();
         let mut job = self.arrivals.arrive(topo, self.q.now);
         job.client = self.clients.draw(topo);
+        if let Some(p) = &mut self.prefix {
+            let row = self.arrivals.last_trace_row(topo);
+            let blocks = match (&topo.sc.arrivals.process, row) {
+                (crate::scenario::ArrivalProcess::Trace { trace, .. }, Some(i))
+                    if !trace.block_off.is_empty() =>
+                {
+                    Some(trace.blocks_of(i))
+                }
+                _ => None,
+            };
+            p.assign(topo, &mut job, blocks);
+        }
         let j = self.jobs.insert(job);
         self.acc.jobs_in_system += 1;
         self.pending.push_back(j);
@@ -228,6 +243,9 @@ impl Episode {
         self.acc.decisions += 1;
         self.clients.on_dispatch(job.client, n, job.est_work);
         if self.cluster.nodes[n].up {
+            if let Some(p) = &mut self.prefix {
+                p.on_admit(topo, n, &mut self.jobs[j]);
+            }
             self.cluster.admit(topo, &mut self.q, &self.jobs, n, j);
         } else {
             // Listed but dead: the request times out at the client, which tries again.
@@ -302,6 +320,9 @@ impl Episode {
         let mut lost = std::mem::take(&mut self.lost);
         self.cluster
             .on_node_down(topo, &mut self.q, &self.jobs, n, &mut lost);
+        if let Some(p) = &mut self.prefix {
+            p.on_node_down(topo, n);
+        }
         if let Some(reg) = topo.sc.registry {
             // Its last heartbeat keeps it listed for a while: routers still see it as active.
             let node = &mut self.cluster.nodes[n];
@@ -370,6 +391,10 @@ impl Episode {
             slo: topo.sc.workload.slo_latency_s,
             cold_starts: self.cluster.cold_starts,
             arrived: self.arrivals.generated,
+            prefix_blocks: self
+                .prefix
+                .as_ref()
+                .map_or((0, 0), |p| (p.hit_blocks, p.total_blocks)),
         };
         self.acc.metrics(self.q.now, &mut busy, facts)
     }

@@ -23,6 +23,7 @@ mod episode;
 mod events;
 mod jobs;
 mod pool;
+mod prefix;
 mod settle;
 mod topology;
 mod verify;

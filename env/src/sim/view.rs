@@ -59,6 +59,15 @@ impl Episode {
             v.model_ready = ready;
             v.load_s = if ready { 0.0 } else { load_s };
         }
+        if let Some(p) = &self.prefix {
+            for (n, (v, &legal)) in view.nodes.iter_mut().zip(&view.mask).enumerate() {
+                v.prefix_hit = if legal && job.prefix.1 > 0 {
+                    p.hits(topo, n, &job)
+                } else {
+                    0
+                };
+            }
+        }
         view.now = now;
         view.observed_at = if stale { c.observed_at } else { now };
         view.jobs_in_system = self.acc.jobs_in_system;
