@@ -20,44 +20,47 @@ impl Episode {
         let (word, bit) = (job.kind as usize / 64, 1u64 << (job.kind % 64));
         // Node `n`'s entry for this model is `cache[n * models + model]`.
         let cache = c.cache[job.model as usize..].iter().step_by(topo.models());
-        let (disp_count, disp_est) = self.clients.row(job.client);
         let rows = c
             .nodes
             .iter()
             .zip(topo.serve_rows())
-            .zip(topo.slot_off.iter())
-            .zip(disp_count.iter().zip(disp_est));
+            .zip(topo.slot_off.iter());
         let out = view.nodes.iter_mut().zip(view.mask.iter_mut());
         let speeds = sc.nodes.iter().map(|spec| spec.speed);
         let mut any = false;
         // One pass with zipped iterators: no index, so no bounds check per field.
-        for (((((node, serve), &off), (&own_count, &own_est)), entry), ((v, legal_out), speed)) in
+        for ((((node, serve), &off), entry), ((v, legal_out), speed)) in
             rows.zip(cache).zip(out.zip(speeds))
         {
             let legal = node.listed && serve[word] & bit != 0;
             *legal_out = legal;
             any |= legal;
             let ready = entry.state != CacheState::Absent;
-            let (busy, queue, work, own) = if stale {
-                (
-                    node.snap_busy,
-                    node.snap_queue + own_count,
-                    node.snap_work + own_est,
-                    (own_count, own_est),
-                )
+            let (busy, queue, work) = if stale {
+                (node.snap_busy, node.snap_queue, node.snap_work)
             } else {
                 let running = &c.running[off..off + node.busy as usize];
                 let work = work_left(node.queued_est(), running, speed, now);
-                (node.busy, node.queue.len() as u32, work, (0, 0.0))
+                (node.busy, node.queue.len() as u32, work)
             };
             // Capabilities were written once per network; only the state changes.
             v.up = node.listed;
             v.busy_slots = busy;
             v.queue_len = queue;
             v.work_left = work;
-            (v.own_jobs, v.own_work) = own;
             v.model_ready = ready;
             v.load_s = if ready { 0.0 } else { load_s };
+        }
+        if stale {
+            // The deciding client adds its own dispatches since the scrape (only its own). With
+            // fresh views they are in the truth already and `own_*` stay 0.
+            let (count, est) = self.clients.row(job.client);
+            for (v, (&k, &e)) in view.nodes.iter_mut().zip(count.iter().zip(est)) {
+                v.queue_len += k;
+                v.work_left += e;
+                v.own_jobs = k;
+                v.own_work = e;
+            }
         }
         if let Some(p) = &self.prefix {
             for (n, (v, &legal)) in view.nodes.iter_mut().zip(&view.mask).enumerate() {
