@@ -124,6 +124,9 @@ pub struct RawRandomize {
     pub arrivals: Option<Vec<String>>,
     /// Trace CSV files for "trace" draws, relative to the scenario file or absolute.
     pub traces: Option<Vec<String>>,
+    /// Number of clients routing for themselves, drawn log-uniformly per episode (rounded), the
+    /// demand's shape (`[clients] demand`) kept.
+    pub clients: Option<[f64; 2]>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -40,6 +40,8 @@ pub struct Randomize {
     pub zkml: Option<(f64, f64)>,
     pub arrivals: Vec<ProcessKind>,
     pub traces: Vec<Arc<Trace>>,
+    /// Log-uniform number of clients (rounded).
+    pub clients: Option<(f64, f64)>,
 }
 
 /// Which classes churn in a draw, and how fast.
@@ -132,10 +134,15 @@ impl Scenario {
             draw_process(&mut sc, kind, r, &mut rng);
         }
         sc.scales = sc.own_scales();
-        match r.load {
+        let mut sc = match r.load {
             Some(range) => sc.with_load(uniform(&mut rng, range)),
             None => sc,
+        };
+        // Drawn last, so that scenarios without it keep their streams.
+        if let Some(range) = r.clients {
+            sc = sc.with_clients(log_uniform(&mut rng, range).round() as u32);
         }
+        sc
     }
 
     /// One line for tables: "12 nodes, offered load 0.80", or the ranges a randomized scenario
@@ -154,11 +161,16 @@ impl Scenario {
             Some((lo, hi)) => format!("offered load {lo:.2}-{hi:.2}"),
             None => "arrival rate as written".to_string(),
         };
-        format!(
-            "randomized per episode: {smallest}-{} nodes around {}, {load}",
-            self.max_nodes,
-            self.nodes.len()
-        )
+        let nodes = match (smallest, self.max_nodes) {
+            (lo, hi) if lo == hi => format!("{lo} nodes"),
+            (lo, hi) => format!("{lo}-{hi} nodes around {}", self.nodes.len()),
+        };
+        let clients = match r.clients {
+            Some((lo, hi)) if lo == hi => format!(", {lo} clients"),
+            Some((lo, hi)) => format!(", {lo}-{hi} clients"),
+            None => String::new(),
+        };
+        format!("randomized per episode: {nodes}, {load}{clients}")
     }
 }
 
@@ -291,7 +303,26 @@ pub(crate) fn resolve_randomize(
         zkml,
         arrivals,
         traces,
+        clients: client_range(cx, r.clients)?,
     })
+}
+
+/// `randomize.clients`: whole numbers of clients in 1..=MAX_CLIENTS.
+fn client_range(cx: &Ctx, raw: Option<[f64; 2]>) -> Result<Option<(f64, f64)>, ScenarioError> {
+    let Some(range) = range(cx, "clients", raw, false)? else {
+        return Ok(None);
+    };
+    let max = crate::resolve::MAX_CLIENTS as f64;
+    if range.0 < 1.0 || range.1 > max {
+        return Err(cx.err(
+            "randomize.clients",
+            format!(
+                "is [{}, {}]: clients must be in 1..={max}",
+                range.0, range.1
+            ),
+        ));
+    }
+    Ok(Some(range))
 }
 
 /// A `[min, max]` range of `randomize.<name>`, if given: finite, ordered, positive (or zero

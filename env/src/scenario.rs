@@ -245,6 +245,11 @@ impl Scenario {
     pub fn with_clients(&self, count: u32) -> Scenario {
         let mut sc = self.clone();
         sc.clients = Clients::new(count, self.clients.demand);
+        if let Some(r) = &mut sc.randomize {
+            if r.clients.is_some() {
+                r.clients = Some((count as f64, count as f64));
+            }
+        }
         sc
     }
 

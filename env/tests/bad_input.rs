@@ -257,3 +257,68 @@ fn a_missing_scenario_file_is_an_io_error() {
         "{err}"
     );
 }
+
+#[test]
+fn bad_clients_registry_prefix_and_settlement_tables_say_which_field_and_why() {
+    let with = |extra: &str| format!("{}\n{extra}\n", small());
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "[clients]\ncount = 0",
+            &["clients.count", "is 0", "1 to 10000"],
+        ),
+        ("[clients]\ncount = 20000", &["clients.count", "1 to 10000"]),
+        (
+            "[clients]\ncount = 5\ndemand = \"pareto\"",
+            &["clients.demand", "\"uniform\" or \"zipf\""],
+        ),
+        (
+            "[clients]\ncount = 5\nzipf = 1.2",
+            &["clients.zipf", "demand = \"zipf\""],
+        ),
+        (
+            "[clients]\ncount = 5\ndemand = \"zipf\"\nzipf = -1",
+            &["clients.zipf", "[0, 10]"],
+        ),
+        (
+            "[registry]\nheartbeat_s = 900\nmax_age_s = 300",
+            &["registry.max_age_s", "at least heartbeat_s"],
+        ),
+        (
+            "[registry]\nfail_timeout_s = 0",
+            &["registry.fail_timeout_s", "positive"],
+        ),
+        (
+            "[prefix]\nblock_tokens = 0",
+            &["prefix.block_tokens", "1 to 1048576"],
+        ),
+        (
+            "[prefix]\ncache_blocks = 99999999",
+            &["prefix.cache_blocks", "at most 4194304"],
+        ),
+    ];
+    for (extra, needles) in cases {
+        assert_error(&with(extra), needles);
+    }
+    assert_error(
+        &small().replace("name = \"l40s\"", "name = \"l40s\"\nkv_cache_blocks = 10"),
+        &[
+            "node_classes[3].kv_cache_blocks",
+            "without a [prefix] table",
+        ],
+    );
+    assert_error(
+        &small().replace("settle_s = 2.0", "settle_s = 2.0\nsettle_timeout_s = 5"),
+        &[
+            "verification.settle_timeout_s",
+            "without verification.settle_batch",
+        ],
+    );
+    assert_error(
+        &small().replace("settle_s = 2.0", "settle_s = 2.0\nsettle_batch = 0"),
+        &["verification.settle_batch", "1 to 1000000"],
+    );
+    assert_error(
+        &with("[randomize]\nclients = [0.5, 10]"),
+        &["randomize.clients", "1..=10000"],
+    );
+}

@@ -155,9 +155,11 @@ max_age_s = 40
 fail_timeout_s = 5
 "#;
 
-/// Routes to node 0 whenever it is legal; returns every decision's (now, node 0 legal,
-/// failed_on, retries) and the episode's metrics.
-fn prefer_a(env: &mut Env, seed: u64) -> (Vec<(f64, bool, Option<u32>, u32)>, f64) {
+/// One decision: (now, node 0 legal, the node its last attempt failed on, retries).
+type Decision = (f64, bool, Option<u32>, u32);
+
+/// Routes to node 0 whenever it is legal; returns every decision and the jobs finished.
+fn prefer_a(env: &mut Env, seed: u64) -> (Vec<Decision>, f64) {
     env.reset(Some(seed));
     let mut log = Vec::new();
     loop {
@@ -210,7 +212,7 @@ fn a_dead_node_stays_listed_until_its_heartbeat_ages_out_and_its_jobs_come_back(
         );
         // Requests sent to it meanwhile fail after 5 s and come back as retries.
         let sent_to_dead: Vec<f64> = log[down..delisted].iter().map(|d| d.0).collect();
-        let returns: Vec<&(f64, bool, Option<u32>, u32)> = log
+        let returns: Vec<&Decision> = log
             .iter()
             .filter(|d| d.2 == Some(0) && d.0 > t_hi)
             .collect();
@@ -330,7 +332,7 @@ fn many_clients_with_liveness_faults_are_deterministic_and_conserve_jobs() {
             let step = env.step(a).unwrap();
             rewards.push(step.reward);
             if step.done() {
-                let m = step.info.metrics.clone().unwrap();
+                let m = step.info.metrics.unwrap();
                 assert_eq!(m.jobs_finished, m.jobs_arrived);
                 return (rewards, m, failing_seen);
             }

@@ -73,7 +73,7 @@ mod tests {
             &row1[NODE_FEATURES..],
             &w[V1_INPUT_FEATURES + V1_NODE_FEATURES..]
         );
-        let (m, s) = widen_norm(&vec![0.5; V1_INPUT_FEATURES], &vec![2.0; V1_INPUT_FEATURES]);
+        let (m, s) = widen_norm(&[0.5; V1_INPUT_FEATURES], &[2.0; V1_INPUT_FEATURES]);
         assert_eq!((m[V1_NODE_FEATURES], s[V1_NODE_FEATURES]), (0.0, 1.0));
         assert_eq!((m[NODE_FEATURES], s[NODE_FEATURES]), (0.5, 2.0));
     }
