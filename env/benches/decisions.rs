@@ -95,7 +95,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(64);
-    for name in ["haca-small", "park", "haca-large"] {
+    for name in ["haca-small", "park", "haca-large", "haca-clients"] {
         let sc =
             Arc::new(Scenario::load(dir.join(format!("{name}.toml"))).expect("shipped scenario"));
         let per = if name == "haca-large" {

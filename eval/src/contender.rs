@@ -216,7 +216,7 @@ impl Contender {
         matches!(self, Contender::Router(_))
     }
 
-    /// Parses a comma-separated list; `all` is the eight heuristics and `pooled`.
+    /// Parses a comma-separated list; `all` is every heuristic of [`ROUTER_NAMES`] and `pooled`.
     pub fn parse_list(list: &str) -> Result<Vec<Contender>, EvalError> {
         let mut out: Vec<Contender> = Vec::new();
         for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {

@@ -63,8 +63,9 @@ struct Common {
     /// Scenario TOML file (see env/scenarios/).
     #[arg(long)]
     scenario: PathBuf,
-    /// Comma-separated routers, `pooled` for the central-queue reference, or `all` (the eight
-    /// heuristics and pooled).
+    /// Comma-separated routers, `pooled` for the central-queue reference, or `all` (every
+    /// heuristic: random, round_robin, jsq, lwl, sed, po2, jiq, affinity, sdk, reputation, lsq,
+    /// prefix; and pooled).
     #[arg(long, default_value = "all")]
     routers: String,
     /// Base seed; episode i of every router uses the same seed derived from it.
@@ -127,6 +128,9 @@ struct CompareArgs {
     /// Set the offered load (applied after --node-scale).
     #[arg(long)]
     load: Option<f64>,
+    /// Set the number of clients routing for themselves (the scenario's demand split kept).
+    #[arg(long)]
+    clients: Option<u32>,
 }
 
 #[derive(Args)]
@@ -297,6 +301,13 @@ fn run(cli: Cli) -> Result<()> {
                     bail!("--load {l}: must be a positive number");
                 }
                 sc = Arc::new(sc.with_load(l));
+            }
+            if let Some(c) = a.clients {
+                let max = haca_env::MAX_CLIENTS;
+                if !(1..=max).contains(&c) {
+                    bail!("--clients {c}: must be 1 to {max}");
+                }
+                sc = Arc::new(sc.with_clients(c));
             }
             let contenders = a.common.contenders()?;
             let bar = progress(

@@ -46,13 +46,14 @@
 //! | `staleness` | `(now - observed_at) / T` |
 //! | `up_frac` | fraction of nodes up |
 //! | `busy_frac` | busy slots / slots, over up nodes |
+//! | `ln_inv_share` | `ln(1 / client_share)`: how much of the network's demand the deciding client does not see (0 with one client) |
 
 use crate::obs::ObsMut;
 use crate::view::{ClusterView, Verification};
 
 /// Version of the feature layout and normalization below. Version 2 appended the node columns
-/// `ln_local_delay` and `prefix_hit_frac`; files of version 1 still load (see
-/// `crate::schema`).
+/// `ln_local_delay` and `prefix_hit_frac` and the global column `ln_inv_share`; files of version
+/// 1 still load (see `crate::schema`).
 pub const FEATURE_SCHEMA_VERSION: u32 = 2;
 
 pub const NODE_FEATURE_NAMES: [&str; 14] = [
@@ -81,12 +82,13 @@ pub const JOB_FEATURE_NAMES: [&str; 8] = [
     "zkml",
     "ln_retries",
 ];
-pub const GLOBAL_FEATURE_NAMES: [&str; 5] = [
+pub const GLOBAL_FEATURE_NAMES: [&str; 6] = [
     "ln_legal",
     "load_per_slot",
     "staleness",
     "up_frac",
     "busy_frac",
+    "ln_inv_share",
 ];
 
 pub const NODE_FEATURES: usize = NODE_FEATURE_NAMES.len();
@@ -237,6 +239,11 @@ pub fn encode_with_scales(view: &ClusterView, scales: crate::view::Scales, out: 
     } else {
         0.0
     };
+    global[5] = if view.client_share > 0.0 && view.client_share < 1.0 {
+        -(view.client_share.ln()) as f32
+    } else {
+        0.0
+    };
 }
 
 #[cfg(test)]
@@ -310,6 +317,7 @@ mod tests {
         assert_eq!(nodes[13], 0.75);
         // The scheduler's own estimate (`ln_expected_delay`) is unchanged by the share.
         assert!((nodes[5] - 5f32.ln()).abs() < 1e-6);
+        assert!((global[5] - 4f32.ln()).abs() < 1e-6);
     }
 
     #[test]
@@ -356,7 +364,7 @@ mod tests {
         assert_eq!(job[3], 1.0);
         // one legal node; 3 jobs over 1 up slot; 2 s stale = 1 T; half the nodes up.
         assert!((global[0] - 2f32.ln()).abs() < 1e-6);
-        assert_eq!(&global[1..], &[3.0, 1.0, 0.5, 1.0]);
+        assert_eq!(&global[1..], &[3.0, 1.0, 0.5, 1.0, 0.0]);
     }
 
     #[test]

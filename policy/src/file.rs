@@ -461,10 +461,11 @@ impl Policy {
                 .map(|v| v as usize)
                 .ok_or_else(|| bad("architecture", format!("needs a whole number `{k}`")))
         };
+        let (node_cols, global_cols) = crate::schema::block_sizes(legacy);
         for (k, expected) in [
-            ("node_features", crate::schema::node_features(legacy)),
+            ("node_features", node_cols),
             ("job_features", JOB_FEATURES),
-            ("global_features", GLOBAL_FEATURES),
+            ("global_features", global_cols),
         ] {
             let v = field(k)?;
             if v != expected {

@@ -124,7 +124,7 @@ fn a_schema_1_file_loads_and_ignores_the_columns_it_never_saw() {
     let mut rng = Rng::new(3);
     let mut scratch = Scratch::default();
     for n in [1, 5, 10] {
-        let (mut nodes, job, global, mask) = random_features(&mut rng, n);
+        let (mut nodes, job, mut global, mask) = random_features(&mut rng, n);
         let mut before = vec![0.0f32; n];
         let v0 = p.network.forward(
             Obs::new(&nodes, &job, &global, &mask),
@@ -136,6 +136,7 @@ fn a_schema_1_file_loads_and_ignores_the_columns_it_never_saw() {
             row[12] = rng.uniform() as f32 * 5.0;
             row[13] = rng.uniform() as f32;
         }
+        global[GLOBAL_FEATURES - 1] = 3.0;
         let mut after = vec![0.0f32; n];
         let v1 = p.network.forward(
             Obs::new(&nodes, &job, &global, &mask),

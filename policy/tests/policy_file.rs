@@ -70,7 +70,12 @@ fn save_load_round_trip_and_int8_agrees_on_the_argmax() {
         }
     }
     assert!(agree * 100 >= trials * 97, "{agree}/{trials}");
-    assert!(decided > trials / 2);
+    // Enough decisions with a clear margin that the int8 check above means something (a
+    // random network's margins depend on its input width: 233 of 500 with feature schema 2).
+    assert!(
+        decided >= trials / 5,
+        "only {decided} of {trials} decisions had a margin over 0.05"
+    );
 }
 
 /// Writes a file by hand. It has no content digest, so it is written as format version 1 (a
