@@ -10,35 +10,34 @@ use haca_env::{run_episode, Env, Scenario};
 use haca_policy::router_by_name;
 
 /// Unit work per input token on unit-speed nodes, replaying `trace.csv`; `extra` holds the
-/// node classes and any other tables. `sim` and `verification` are lines of those tables.
+/// node classes and any other tables, `sim` more lines of `[sim]`.
 fn scenario(sim: &str, extra: &str, csv: &str) -> Arc<Scenario> {
     scenario_v(sim, "", extra, csv)
 }
 
+/// [`scenario`] with more lines of `[verification]`.
 fn scenario_v(sim: &str, verification: &str, extra: &str, csv: &str) -> Arc<Scenario> {
-    let toml = format!(
-        r#"
-[episode]
-drain = true
-[sim]
-size_visibility = "exact"
-{sim}
-[verification]
-verifiers = 0
-{verification}
-[[models]]
-name = "m"
-memory_gb = 0
-prefill_cost = 1.0
-decode_cost = 0.0
-[arrivals]
-process = "trace"
-path = "trace.csv"
-random_offset = false
-{extra}
-"#
-    );
+    let toml = common::unit_work_scenario_with(sim, verification, extra);
     Arc::new(scenario_with_trace(&toml, Some(csv)).unwrap())
+}
+
+/// One unit-speed single-slot node caching `blocks` prefix blocks of 2 tokens, replaying `csv`
+/// (with `hash_ids`); the node's `prefix_hit` at each decision, and the episode's metrics.
+fn prefix_hits_on_one_node(blocks: u32, csv: &str) -> (Vec<(u32, u32)>, haca_env::EpisodeMetrics) {
+    let extra = format!(
+        "[prefix]\nblock_tokens = 2\ncache_blocks = {blocks}\n[[node_classes]]\nname = \"n\"\ncount = 1\nspeed = 1.0\nmemory_gb = 0\n"
+    );
+    let mut env = Env::new(scenario("", &extra, csv));
+    env.reset(Some(0));
+    let mut hits = Vec::new();
+    loop {
+        let v = env.obs();
+        hits.push((v.job.prefix_blocks, v.nodes[0].prefix_hit));
+        let step = env.step(0).unwrap();
+        if step.done() {
+            return (hits, step.info.metrics.unwrap());
+        }
+    }
 }
 
 /// `n` jobs of `work` units arriving every `gap` seconds.
@@ -353,32 +352,11 @@ fn a_prefix_hit_shortens_prefill_by_the_cached_blocks() {
     // Unit prefill per token, 2-token blocks, one unit-speed slot. A (4 tokens, blocks 1 2)
     // runs 4 s; B (6 tokens, blocks 1 2 3) finds 1 2 cached and skips 4 tokens: 2 s; C (blocks
     // 5 1 2) shares no leading block: its full 6 s.
-    let sc = scenario(
-        "",
-        r#"
-[prefix]
-block_tokens = 2
-cache_blocks = 16
-[[node_classes]]
-name = "n"
-count = 1
-speed = 1.0
-memory_gb = 0
-"#,
+    let (hits, m) = prefix_hits_on_one_node(
+        16,
         "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,1 2\n10,6,0,1 2 3\n20,6,0,5 1 2\n",
     );
-    let mut env = Env::new(sc);
-    env.reset(Some(0));
-    let mut hits = Vec::new();
-    loop {
-        let v = env.obs();
-        hits.push((v.job.prefix_blocks, v.nodes[0].prefix_hit));
-        if env.step(0).unwrap().done() {
-            break;
-        }
-    }
     assert_eq!(hits, [(2, 0), (3, 2), (3, 0)]);
-    let m = env.info().metrics.unwrap();
     assert!(
         (m.mean_latency_s - (4.0 + 2.0 + 6.0) / 3.0).abs() < 1e-12,
         "{m:?}"
@@ -389,28 +367,10 @@ memory_gb = 0
 #[test]
 fn a_small_prefix_cache_evicts_its_least_recently_used_blocks() {
     // Capacity 2 blocks: after C (blocks 7 8) the cache holds 7 8 only, so D (1 2) misses.
-    let sc = scenario(
-        "",
-        r#"
-[prefix]
-block_tokens = 2
-cache_blocks = 2
-[[node_classes]]
-name = "n"
-count = 1
-speed = 1.0
-memory_gb = 0
-"#,
+    let (hits, _) = prefix_hits_on_one_node(
+        2,
         "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,1 2\n10,4,0,1 2\n20,4,0,7 8\n30,4,0,1 2\n",
     );
-    let mut env = Env::new(sc);
-    env.reset(Some(0));
-    let mut hits = Vec::new();
-    loop {
-        hits.push(env.obs().nodes[0].prefix_hit);
-        if env.step(0).unwrap().done() {
-            break;
-        }
-    }
+    let hits: Vec<u32> = hits.iter().map(|h| h.1).collect();
     assert_eq!(hits, [0, 2, 0, 0]);
 }

@@ -44,14 +44,22 @@ pub fn shipped_scenario(name: &str) -> Arc<Scenario> {
 /// A one-model scenario whose job work equals its input tokens, replaying `trace.csv`.
 /// `nodes` is TOML for the `[[node_classes]]` tables; `extra` is appended.
 pub fn unit_work_scenario(nodes: &str, extra: &str) -> String {
+    unit_work_scenario_with("", "", &format!("{nodes}\n{extra}"))
+}
+
+/// [`unit_work_scenario`] with more lines for its `[sim]` and `[verification]` tables; `rest`
+/// holds the node classes and any other tables.
+pub fn unit_work_scenario_with(sim: &str, verification: &str, rest: &str) -> String {
     format!(
         r#"
 [episode]
 drain = true
 [sim]
 size_visibility = "exact"
+{sim}
 [verification]
 verifiers = 0
+{verification}
 [[models]]
 name = "m"
 memory_gb = 0
@@ -61,8 +69,7 @@ decode_cost = 0.0
 process = "trace"
 path = "trace.csv"
 random_offset = false
-{nodes}
-{extra}
+{rest}
 "#
     )
 }
