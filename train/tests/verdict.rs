@@ -37,7 +37,7 @@ fn tiny_run(dir: &Path, extra: &[&str]) -> Output {
             "--steps-per-rollout",
             "32",
         ])
-        .args(["--init-from", "none", "--eval-episodes", "6"])
+        .args(["--init-from", "none", "--eval-episodes", "32"])
         .args([
             "--set",
             "eval_every=0",
@@ -75,7 +75,7 @@ fn a_losing_run_says_so_records_it_and_fails_under_require_win() {
     let v: serde_json::Value = serde_json::from_str(best.info.verdict.as_deref().unwrap()).unwrap();
     assert_eq!(v["outcome"], "loses");
     assert_eq!(v["baseline"], "sed");
-    assert_eq!(v["episodes"], 6);
+    assert_eq!(v["episodes"], 32);
     assert!(v["paired_mean"].as_f64().unwrap() > 0.0);
     // haca-eval shows it when it loads the file.
     let c = haca_eval::Contender::policy(&dir.join("best.safetensors")).unwrap();
