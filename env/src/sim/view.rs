@@ -92,7 +92,11 @@ impl Episode {
         };
         view.client = job.client;
         view.client_share = sc.clients.share(job.client);
-        self.clients.take_feedback(job.client, &mut view.feedback);
+        if any {
+            // Only a view that is decided on hands the client its news; a job with no legal
+            // node waits for a repair and its client hears at its next decision.
+            self.clients.take_feedback(job.client, &mut view.feedback);
+        }
         any
     }
 }
