@@ -26,25 +26,22 @@ fn random_legal(view: &ClusterView, rng: &mut Rng, avoid: Option<usize>) -> usiz
 }
 
 /// Today's OpenGradient SDK client: it picks a random active node on its first request and pins
-/// it; every `check_s` (300 s) it checks whether the pinned node is still active (listed) and
-/// moves only when it is not; a request that fails is retried on a newly drawn node, which
-/// becomes the pin. A job the pinned node cannot serve goes to a random legal node, the pin kept.
+/// it, and moves only when the pinned node is no longer active (listed) or a request fails
+/// there (retried on a newly drawn node, which becomes the pin). A job the pinned node cannot
+/// serve goes to a random legal node, the pin kept. The SDK notices a delisted pin at its
+/// 300 s re-check; here a delisted node is masked, so the client moves at its next request,
+/// at most that much earlier (the registry's 1,800 s max age dominates the lag).
 #[derive(Debug, Clone)]
 pub struct SdkRouter {
     rng: Rng,
     pinned: Option<usize>,
-    last_check: f64,
 }
 
 impl SdkRouter {
-    /// The SDK's re-check period, seconds.
-    pub const CHECK_S: f64 = 300.0;
-
     pub fn new(seed: u64) -> SdkRouter {
         SdkRouter {
             rng: Rng::new(seed),
             pinned: None,
-            last_check: f64::NEG_INFINITY,
         }
     }
 }
@@ -60,14 +57,10 @@ impl Router for SdkRouter {
 
     fn route(&mut self, view: &ClusterView) -> usize {
         let failed = view.job.failed_on.map(|n| n as usize);
-        let mut repin = self.pinned.is_none() || (failed.is_some() && failed == self.pinned);
-        if view.now - self.last_check >= Self::CHECK_S {
-            self.last_check = view.now;
-            repin |= self.pinned.is_some_and(|p| !view.nodes[p].up);
-        }
-        // A pin that is no longer listed fails at once (the registry check is what a request
-        // to it would hit), so the client moves now rather than send to a node it cannot.
-        repin |= self.pinned.is_some_and(|p| !view.nodes[p].up);
+        let repin = match self.pinned {
+            None => true,
+            Some(p) => failed == Some(p) || !view.nodes[p].up,
+        };
         if repin {
             self.pinned = Some(random_legal(view, &mut self.rng, failed));
         }
