@@ -128,10 +128,21 @@ pub struct TrainConfig {
     /// stranded capacity (one policy per weight makes a frontier family). Absent: as written.
     #[serde(default)]
     pub stranded_weight: Option<f64>,
+    /// How the policy acts when the run judges it (periodic evaluations, the final selection,
+    /// the verdict): `greedy`, the argmax a scheduler deploys, or `sample`, drawing from its
+    /// softmax (seeded per episode and client), the behaviour PPO optimizes. With many clients
+    /// routing on the same stale scrape the two differ: greedy clients that see the same state
+    /// make the same choice and herd, sampling ones spread (haca-clients card).
+    #[serde(default = "greedy")]
+    pub eval_selection: String,
 }
 
 fn integral() -> String {
     "integral".into()
+}
+
+fn greedy() -> String {
+    "greedy".into()
 }
 
 fn one() -> usize {
@@ -186,6 +197,7 @@ impl Default for TrainConfig {
             detach_critic: false,
             stranded_weight: None,
             cut_drain: false,
+            eval_selection: greedy(),
         }
     }
 }
@@ -203,6 +215,15 @@ impl TrainConfig {
 
     pub fn per_job_credit(&self) -> bool {
         self.reward_credit == "per_job"
+    }
+
+    /// The evaluations' [`Selection`](haca_policy::Selection) (`eval_selection`).
+    pub fn selection(&self) -> haca_policy::Selection {
+        if self.eval_selection == "sample" {
+            haca_policy::Selection::Sample { temperature: 1.0 }
+        } else {
+            haca_policy::Selection::Greedy
+        }
     }
 
     pub fn batch_size(&self) -> usize {
@@ -257,7 +278,11 @@ impl TrainConfig {
 
     /// Every field in range (the teacher file is not opened).
     pub fn validate_ranges(&self) -> Result<(), String> {
-        let checks: [(&str, bool); 24] = [
+        let checks: [(&str, bool); 25] = [
+            (
+                "eval_selection",
+                matches!(self.eval_selection.as_str(), "greedy" | "sample"),
+            ),
             (
                 "reward_credit",
                 matches!(self.reward_credit.as_str(), "integral" | "per_job"),
@@ -324,6 +349,16 @@ impl TrainConfig {
                     self.input_groups, self.envs
                 ));
             }
+            let choices = match *name {
+                "eval_selection" => Some((&self.eval_selection, "greedy or sample")),
+                "reward_credit" => Some((&self.reward_credit, "integral or per_job")),
+                _ => None,
+            };
+            if let Some((value, expected)) = choices {
+                return Err(format!(
+                    "config field `{name}` is `{value}`: expected {expected}"
+                ));
+            }
             return Err(format!("config field `{name}` is out of range"));
         }
         Ok(())
@@ -356,6 +391,17 @@ mod tests {
         assert!(e.starts_with("--set `hidden=wide`"), "{e}");
         assert!(c.set("hidden").unwrap_err().contains("expected key=value"));
         assert_eq!(c.hidden, 64, "a rejected value changes nothing");
+        c.set("eval_selection=sample").unwrap();
+        assert_eq!(
+            c.selection(),
+            haca_policy::Selection::Sample { temperature: 1.0 }
+        );
+        c.set("eval_selection=argmax").unwrap();
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "config field `eval_selection` is `argmax`: expected greedy or sample"
+        );
+        c.set("eval_selection=greedy").unwrap();
         c.set("ent_coef=-1").unwrap();
         assert_eq!(
             c.validate().unwrap_err(),

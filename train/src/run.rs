@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use haca_env::{Metric, Scenario};
 use haca_eval::{compare, Comparison, Contender};
-use haca_policy::Policy;
+use haca_policy::{Policy, Selection};
 use indicatif::{ProgressBar, ProgressStyle};
 use tensorboard_rs::summary_writer::SummaryWriter;
 
@@ -84,10 +84,11 @@ pub struct RunOptions {
     pub show_progress: bool,
 }
 
-/// Evaluates `policy` greedily against the given routers on `episodes` episodes from `seed`.
+/// Evaluates `policy`, acting as `selection` says, against the given routers on `episodes`
+/// episodes from `seed`.
 pub fn evaluate(
     scenario: &Arc<Scenario>,
-    policy: Policy,
+    (policy, selection): (Policy, Selection),
     name: &str,
     routers: &str,
     episodes: usize,
@@ -98,7 +99,7 @@ pub fn evaluate(
         name: name.to_string(),
         path: PathBuf::from(name),
         policy: Arc::new(policy),
-        selection: haca_policy::Selection::Greedy,
+        selection,
     });
     compare(
         scenario,
@@ -189,7 +190,7 @@ fn checkpoint_eval(
     let policy = trainer.export("{}".into())?;
     let cmp = evaluate(
         &trainer.scenario,
-        policy,
+        (policy, cfg.selection()),
         "policy",
         "sed,affinity",
         cfg.eval_episodes,
@@ -432,13 +433,13 @@ pub fn verdict(
     let seed = Stream::Verdict.seed(trainer.cfg.seed);
     let cmp = evaluate(
         &trainer.scenario,
-        policy.clone(),
+        (policy.clone(), trainer.cfg.selection()),
         "policy:best",
         "all",
         episodes,
         seed,
     )?;
-    let v = Verdict::from_comparison(&cmp, "policy:best")
+    let v = Verdict::from_comparison(&cmp, "policy:best", &trainer.cfg.eval_selection)
         .ok_or("the comparison has no heuristic to judge against")?;
     policy.info.verdict = Some(v.to_json().to_string());
     policy.save(&best).map_err(|e| e.to_string())?;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use haca_env::Scenario;
 use haca_eval::{compare, Comparison, Contender};
-use haca_policy::{Policy, Selection};
+use haca_policy::Policy;
 use indicatif::ProgressBar;
 
 use crate::run::RunDir;
@@ -119,7 +119,7 @@ pub fn select_best(trainer: &Trainer, run: &RunDir) -> Result<Option<FinalSelect
             name: format!("update{}", c.update),
             path,
             policy: Arc::new(policy),
-            selection: Selection::Greedy,
+            selection: cfg.selection(),
         });
     }
     let seed = Stream::Select.seed(cfg.seed);

@@ -45,12 +45,14 @@ pub struct Verdict {
     pub stranded_ci95: f64,
     pub episodes: usize,
     pub seed: u64,
+    /// How the policy acted: `greedy` or `sample` (the run's `eval_selection`).
+    pub selection: String,
 }
 
 impl Verdict {
-    /// The verdict on contender `policy` of `cmp` against `cmp`'s best heuristic; `None` when
-    /// the comparison lacks either.
-    pub fn from_comparison(cmp: &Comparison, policy: &str) -> Option<Verdict> {
+    /// The verdict on contender `policy` of `cmp` (acting as `selection` says) against `cmp`'s
+    /// best heuristic; `None` when the comparison lacks either.
+    pub fn from_comparison(cmp: &Comparison, policy: &str, selection: &str) -> Option<Verdict> {
         let metric = Metric::MeanLatency;
         let best = cmp.best_heuristic()?;
         let baseline = best.contender.name().to_string();
@@ -74,6 +76,7 @@ impl Verdict {
             stranded_ci95: s.ci95,
             episodes: cmp.episodes,
             seed: cmp.seed,
+            selection: selection.to_string(),
             baseline,
         })
     }
@@ -88,14 +91,19 @@ impl Verdict {
             "{:+.3} ± {:.3} s (paired 95%, {} episodes; {:.3} s against {:.3} s)",
             self.paired_mean, self.paired_ci95, self.episodes, self.policy_mean, self.baseline_mean
         );
+        let who = if self.selection == "sample" {
+            "policy (sampled)"
+        } else {
+            "policy"
+        };
         match self.outcome {
-            Outcome::Beats => format!("policy beats {}: mean latency {ci}", self.baseline),
+            Outcome::Beats => format!("{who} beats {}: mean latency {ci}", self.baseline),
             Outcome::Ties => format!(
-                "policy TIES {}: mean latency {ci}: not significantly better",
+                "{who} TIES {}: mean latency {ci}: not significantly better",
                 self.baseline
             ),
             Outcome::Loses => format!(
-                "policy LOSES to {} by {ci} mean latency: do not deploy it",
+                "{who} LOSES to {} by {ci} mean latency: do not deploy it",
                 self.baseline
             ),
         }
@@ -116,6 +124,7 @@ impl Verdict {
             "stranded_paired_ci95": self.stranded_ci95,
             "episodes": self.episodes,
             "seed": self.seed,
+            "selection": self.selection,
         })
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use temp_path::TempPath;
 
 use haca_env::Scenario;
+use haca_policy::Selection::Greedy;
 use haca_train::{TrainConfig, Trainer};
 
 fn path(name: &str) -> String {
@@ -134,8 +135,15 @@ fn warm_start_clones_the_teacher() {
     };
     let mut t = Trainer::new(cfg, sc.clone()).unwrap();
     let lat = |t: &Trainer| {
-        let cmp = haca_train::run::evaluate(&sc, t.export("{}".into()).unwrap(), "p", "sed", 4, 9)
-            .unwrap();
+        let cmp = haca_train::run::evaluate(
+            &sc,
+            (t.export("{}".into()).unwrap(), Greedy),
+            "p",
+            "sed",
+            4,
+            9,
+        )
+        .unwrap();
         (
             cmp.result("p")
                 .unwrap()
