@@ -360,6 +360,14 @@ impl Env {
         self.sim.outstanding_credits(out);
     }
 
+    /// The current decision as nobody in the network sees it: every node's present state
+    /// (all clients' dispatches, no scrape delay) and dead listed nodes masked while a live
+    /// legal node remains; the job and the deciding client as in [`Env::obs`]. For privileged
+    /// teachers in training (`init_from = "oracle:<router>"`), never for routing.
+    pub fn oracle_view(&self, out: &mut ClusterView) {
+        self.sim.oracle_view(out);
+    }
+
     /// The current observation.
     pub fn obs(&self) -> &ClusterView {
         &self.sim.view

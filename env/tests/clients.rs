@@ -70,7 +70,22 @@ memory_gb = 0
     env.reset(Some(3));
     let mut sent = [0u32; 2];
     let mut seen = [false; 2];
+    let mut truth = env.obs().clone();
     loop {
+        // The privileged teacher's view has both clients' dispatches, as of now.
+        env.oracle_view(&mut truth);
+        let all = sent[0] + sent[1];
+        let n0 = &truth.nodes[0];
+        assert_eq!(
+            (n0.busy_slots, n0.queue_len),
+            (all.min(1), all.saturating_sub(1))
+        );
+        assert_eq!((truth.observed_at, n0.own_jobs), (env.obs().now, 0));
+        assert_eq!(
+            truth.client,
+            env.obs().client,
+            "the deciding client as in the obs"
+        );
         let v = env.obs();
         let c = v.client as usize;
         seen[c] = true;
@@ -154,16 +169,25 @@ max_age_s = 40
 fail_timeout_s = 5
 "#;
 
-/// One decision: (now, node 0 legal, the node its last attempt failed on, retries).
-type Decision = (f64, bool, Option<u32>, u32);
+/// One decision: (now, node 0 legal, the node its last attempt failed on, retries, node 0 legal
+/// in the privileged teacher's view).
+type Decision = (f64, bool, Option<u32>, u32, bool);
 
 /// Routes to node 0 whenever it is legal; returns every decision and the jobs finished.
 fn prefer_a(env: &mut Env, seed: u64) -> (Vec<Decision>, f64) {
     env.reset(Some(seed));
+    let mut truth = env.obs().clone();
     let mut log = Vec::new();
     loop {
         let v = env.obs();
-        log.push((v.now, v.mask[0], v.job.failed_on, v.job.retries));
+        env.oracle_view(&mut truth);
+        log.push((
+            v.now,
+            v.mask[0],
+            v.job.failed_on,
+            v.job.retries,
+            truth.mask[0],
+        ));
         let c = env.job_counts();
         assert_eq!(
             c.arrived,
@@ -201,6 +225,8 @@ fn a_dead_node_stays_listed_until_its_heartbeat_ages_out_and_its_jobs_come_back(
         );
         // Identical until the failure.
         assert_eq!(&log[..down], &twin[..down], "seed {seed}");
+        // The dead node is listed, but the privileged teacher's view knows it is down.
+        assert!(log[down].1 && !log[down].4, "seed {seed}");
         // Still listed after it died, until its last heartbeat (at most 20 s before the
         // failure) is 40 s old.
         let delisted = log.iter().position(|d| !d.1).expect("delisted in time");

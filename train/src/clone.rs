@@ -12,7 +12,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor, TensorData};
 use haca_env::{AutoresetMode, VecEnv};
 use haca_policy::model::Scratch;
-use haca_policy::{router_by_name, Policy, PolicyRouter, Router, Selection, ROUTER_NAMES};
+use haca_policy::{router_by_name, Policy, PolicyRouter, Rng, Router, Selection, ROUTER_NAMES};
 
 use crate::advantage::scale_rewards;
 use crate::credit::Credits;
@@ -65,32 +65,51 @@ pub fn check_teacher(name: &str) -> Result<(), String> {
 /// greedy), whose decisions a new network can clone to start from another run's policy
 /// whatever that run's scales and scenario were. A policy file is read once; every env's
 /// router shares its weights.
-enum Teacher {
+///
+/// `oracle:<router>` is a privileged teacher: the router decides on the truth
+/// (`Env::oracle_view`: every node now, all clients' dispatches, dead nodes known) while the
+/// clone sees the client's own view. The clone then learns, per view, how likely each node is
+/// to be the informed choice; sampled, it spreads the clients that see the same stale scrape
+/// over the nodes as the informed router would (learning by cheating, Chen et al. 2019).
+struct Teacher {
+    kind: TeacherKind,
+    oracle: bool,
+}
+
+enum TeacherKind {
     Heuristic(String),
     Policy(Arc<Policy>),
 }
 
 impl Teacher {
-    fn parse(name: &str) -> Result<Teacher, String> {
-        if name.ends_with(".safetensors") {
-            let policy = Policy::load(name).map_err(|e| format!("init_from `{name}`: {e}"))?;
-            return Ok(Teacher::Policy(Arc::new(policy)));
-        }
-        match router_by_name(name, 0) {
-            Some(_) if name != "pooled" => Ok(Teacher::Heuristic(name.to_string())),
-            _ => Err(format!(
-                "init_from `{name}`: not a router; use one of {} (or po<d>), or a policy file \
-                 (*.safetensors)",
-                ROUTER_NAMES.join(", ")
-            )),
-        }
+    fn parse(spec: &str) -> Result<Teacher, String> {
+        let (oracle, name) = match spec.strip_prefix("oracle:") {
+            Some(name) => (true, name),
+            None => (false, spec),
+        };
+        let kind = if name.ends_with(".safetensors") {
+            let policy = Policy::load(name).map_err(|e| format!("init_from `{spec}`: {e}"))?;
+            TeacherKind::Policy(Arc::new(policy))
+        } else {
+            match router_by_name(name, 0) {
+                Some(_) if name != "pooled" => TeacherKind::Heuristic(name.to_string()),
+                _ => {
+                    return Err(format!(
+                        "init_from `{spec}`: not a router; use one of {} (or po<d>), a policy \
+                         file (*.safetensors), or either after `oracle:`",
+                        ROUTER_NAMES.join(", ")
+                    ))
+                }
+            }
+        };
+        Ok(Teacher { kind, oracle })
     }
 
     /// A fresh router acting as the teacher, its ties broken with `seed`.
     fn router(&self, seed: u64) -> Box<dyn Router> {
-        let mut r: Box<dyn Router> = match self {
-            Teacher::Heuristic(name) => router_by_name(name, 0).expect("parsed"),
-            Teacher::Policy(p) => Box::new(PolicyRouter::new(p.clone(), Selection::Greedy, 0)),
+        let mut r: Box<dyn Router> = match &self.kind {
+            TeacherKind::Heuristic(name) => router_by_name(name, 0).expect("parsed"),
+            TeacherKind::Policy(p) => Box::new(PolicyRouter::new(p.clone(), Selection::Greedy, 0)),
         };
         r.reset(seed);
         r
@@ -164,6 +183,10 @@ impl Trainer {
         let mut scratch = Scratch::default();
         let mut logits = vec![0f32; n];
         let mut actions = vec![0usize; envs];
+        let mut truth = venv.view(0).clone();
+        // DAgger's clone acts as the run judges it: greedily, or sampling from its softmax.
+        let mut sampling = (cfg.selection() != Selection::Greedy)
+            .then(|| Rng::new(haca_policy::rng::derive_seed(base, 2_000)));
         for t in 0..steps {
             for e in 0..envs {
                 let info = venv.env(e).info();
@@ -174,12 +197,20 @@ impl Trainer {
             d.global.extend_from_slice(&venv.obs.global);
             d.mask.extend(venv.obs.mask.iter().map(|&m| m as u8 as f32));
             for e in 0..envs {
-                let label = teachers[e].route(venv.view(e));
+                let label = if teacher.oracle {
+                    venv.env(e).oracle_view(&mut truth);
+                    teachers[e].route(&truth)
+                } else {
+                    teachers[e].route(venv.view(e))
+                };
                 d.actions.push(label as i64);
                 actions[e] = if clone_acts {
                     let obs = venv.obs.get(e);
                     self.policy.network.forward(obs, &mut scratch, &mut logits);
-                    argmax_legal(&logits, obs.mask)
+                    match sampling.as_mut() {
+                        Some(rng) => sample_legal(&logits, obs.mask, rng),
+                        None => argmax_legal(&logits, obs.mask),
+                    }
                 } else {
                     label
                 };
@@ -330,6 +361,25 @@ fn append(into: &mut Dataset, from: Dataset) {
     into.actions.extend(from.actions);
     into.returns.extend(from.returns);
     into.has_return.extend(from.has_return);
+}
+
+/// A legal node drawn from the softmax of the logits.
+fn sample_legal(logits: &[f32], mask: &[bool], rng: &mut Rng) -> usize {
+    let legal = || logits.iter().zip(mask).filter(|(_, &m)| m).map(|(&l, _)| l);
+    let top = legal().fold(f32::NEG_INFINITY, f32::max);
+    let total: f32 = legal().map(|l| (l - top).exp()).sum();
+    let mut u = rng.uniform() as f32 * total;
+    let mut last = argmax_legal(logits, mask);
+    for (i, (&l, &m)) in logits.iter().zip(mask).enumerate() {
+        if m {
+            last = i;
+            u -= (l - top).exp();
+            if u < 0.0 {
+                return i;
+            }
+        }
+    }
+    last
 }
 
 /// The legal node with the highest logit (the first on ties).

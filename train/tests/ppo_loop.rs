@@ -169,6 +169,44 @@ fn warm_start_clones_the_teacher() {
         .contains("not a router"));
 }
 
+/// A privileged teacher (`oracle:sed`, deciding on the truth while the clone sees a client's
+/// stale view) on haca-clients: the clone, sampled, is far better than its random weights.
+#[test]
+fn warm_start_clones_a_privileged_teacher() {
+    let sc = scenario("haca-clients");
+    let cfg = TrainConfig {
+        bc_steps: 16_384,
+        bc_epochs: 12,
+        ..tiny("haca-clients")
+    };
+    let mut t = Trainer::new(cfg, sc.clone()).unwrap();
+    let lat = |t: &Trainer| {
+        let policy = t.export("{}".into()).unwrap();
+        let sampled = haca_policy::Selection::Sample { temperature: 1.0 };
+        let cmp = haca_train::run::evaluate(&sc, (policy, sampled), "p", "lsq", 4, 9).unwrap();
+        let mean = |who: &str| {
+            cmp.result(who)
+                .unwrap()
+                .get(haca_env::Metric::MeanLatency)
+                .mean
+        };
+        (mean("p"), mean("lsq"))
+    };
+    let (before, _) = lat(&t);
+    let report = t.warm_start("oracle:sed").unwrap();
+    let (after, lsq) = lat(&t);
+    assert_eq!(report.teacher, "oracle:sed");
+    assert!(
+        after < 0.25 * before && after < 2.0 * lsq,
+        "random {before:.1} s, clone {after:.1} s, lsq {lsq:.1} s"
+    );
+    let err = t.warm_start("oracle:fastest").unwrap_err();
+    assert!(
+        err.contains("init_from `oracle:fastest`: not a router"),
+        "{err}"
+    );
+}
+
 /// `init_from` an exported policy file clones that policy's greedy choices (the network's size
 /// need not match the file's); a file that is not a policy is a one-line error, not a panic.
 #[test]

@@ -149,6 +149,12 @@ impl Sim {
         self.ep.run(&self.topo, &mut self.view, false)
     }
 
+    /// The current decision's view as the truth (see `Episode::truth_into`), into `out`.
+    pub fn oracle_view(&self, out: &mut ClusterView) {
+        out.clone_from(&self.view);
+        self.ep.truth_into(&self.topo, out);
+    }
+
     /// Sends the job being decided to node `n` (already checked legal).
     pub fn dispatch(&mut self, n: usize) {
         self.ep.dispatch(&self.topo, n);

@@ -100,3 +100,31 @@ impl Episode {
         any
     }
 }
+
+impl Episode {
+    /// Overwrites the node states of `view` (the current decision's view) with the truth: every
+    /// node as it is now, with every client's dispatches, and listed nodes that are down masked
+    /// while a live legal node remains. What no client sees; a privileged teacher reads it.
+    pub(super) fn truth_into(&self, topo: &Topology, view: &mut ClusterView) {
+        let c = &self.cluster;
+        let now = self.q.now;
+        let nodes = c.nodes.iter().zip(topo.slot_off.iter()).zip(&topo.sc.nodes);
+        for (((node, &off), spec), v) in nodes.zip(view.nodes.iter_mut()) {
+            let running = &c.running[off..off + node.busy as usize];
+            v.up = node.up;
+            v.busy_slots = node.busy;
+            v.queue_len = node.queue.len() as u32;
+            v.work_left = work_left(node.queued_est(), running, spec.speed, now);
+            v.own_jobs = 0;
+            v.own_work = 0.0;
+        }
+        let live = |n: usize| c.nodes[n].up;
+        if (0..c.nodes.len()).any(|n| view.mask[n] && live(n)) {
+            for (n, m) in view.mask.iter_mut().enumerate().take(c.nodes.len()) {
+                *m &= live(n);
+            }
+        }
+        view.observed_at = now;
+        view.client_share = 1.0;
+    }
+}
