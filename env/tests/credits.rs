@@ -75,3 +75,33 @@ fn credits_are_each_jobs_own_time_in_the_system() {
     env.take_credits(&mut credits);
     assert_eq!(credits, vec![(0, 5.0), (1, 7.0)]);
 }
+
+/// With registry liveness, a job sent to a dead listed node waits out the fail timeout: it is
+/// still owed to the decision that sent it, so it is among the outstanding credits, as every
+/// queued and running job is.
+#[test]
+fn outstanding_credits_cover_every_placed_job_failing_ones_included() {
+    let mut env = Env::new(common::shipped_scenario("haca-clients"));
+    env.set_record_credits(true);
+    let (mut open, mut seen_failing) = (Vec::new(), 0);
+    for seed in 0..4 {
+        env.reset(Some(seed));
+        let mut router = RandomRouter::new(seed);
+        let mut step = 0u64;
+        loop {
+            if step % 16 == 0 {
+                open.clear();
+                env.outstanding_credits(&mut open);
+                let c = env.job_counts();
+                assert_eq!(open.len() as u64, c.queued + c.in_slots + c.failing);
+                seen_failing += c.failing;
+            }
+            step += 1;
+            let a = router.route(env.obs());
+            if env.step(a).unwrap().done() {
+                break;
+            }
+        }
+    }
+    assert!(seen_failing > 0, "no request met a dead listed node");
+}

@@ -33,7 +33,7 @@ pub(crate) struct Episode {
     heartbeats: Heartbeats,
     pub prefix: Option<PrefixCaches>,
     /// Jobs sent to a dead node that was still listed, waiting out the client's timeout.
-    pub failing: u64,
+    pub failing: Vec<u32>,
     pub acc: Accounting,
     pub budget: Budget,
     /// Jobs waiting for a routing decision, oldest first.
@@ -63,7 +63,7 @@ impl Episode {
             clients: Clients::new(topo, seed),
             heartbeats: Heartbeats::new(topo, seed),
             prefix: PrefixCaches::new(topo, seed),
-            failing: 0,
+            failing: Vec::new(),
             acc: Accounting::new(series),
             budget: Budget::default(),
             pending: VecDeque::new(),
@@ -250,7 +250,7 @@ impl Episode {
         } else {
             // Listed but dead: the request times out at the client, which tries again.
             let timeout = topo.sc.registry.expect("only a registry lists a dead node");
-            self.failing += 1;
+            self.failing.push(j);
             let node = n as u32;
             self.q
                 .after(timeout.fail_timeout_s, Event::FailReturn { job: j, node });
@@ -259,7 +259,9 @@ impl Episode {
 
     /// A request to dead node `node` timed out: job `j` goes back to its client for another try.
     fn on_fail_return(&mut self, j: u32, node: u32) {
-        self.failing -= 1;
+        let at = self.failing.iter().position(|&f| f == j);
+        self.failing
+            .swap_remove(at.expect("a failing job is listed"));
         self.credit(j);
         let now = self.q.now;
         let job = &mut self.jobs[j];
@@ -368,7 +370,7 @@ impl Episode {
         self.arrivals.all_arrived(topo)
             && self.pending.is_empty()
             && self.blocked.is_empty()
-            && self.failing == 0
+            && self.failing.is_empty()
             && (!topo.sc.drain
                 || (self.acc.jobs_in_system == 0
                     && self.verifier.in_verification == 0

@@ -189,18 +189,25 @@ impl Sim {
         }
     }
 
-    /// (decision, seconds in the system so far) of every placed job not yet answered.
+    /// (decision, seconds in the system so far) of every placed job not yet answered, those
+    /// waiting out a dead node's fail timeout included.
     pub fn outstanding_credits(&self, out: &mut Vec<(u64, f64)>) {
         let (ep, topo) = (&self.ep, &self.topo);
+        let mut push = |j: u32| {
+            let job = &ep.jobs[j];
+            if job.decision != u64::MAX {
+                out.push((job.decision, ep.q.now - job.since));
+            }
+        };
         for (n, node) in ep.cluster.nodes.iter().enumerate() {
             let running = ep.cluster.slots(topo, n).iter().map(|r| r.job);
-            for j in node.queue.iter().copied().chain(running) {
-                let job = &ep.jobs[j];
-                if job.decision != u64::MAX {
-                    out.push((job.decision, ep.q.now - job.since));
-                }
-            }
+            node.queue
+                .iter()
+                .copied()
+                .chain(running)
+                .for_each(&mut push);
         }
+        ep.failing.iter().copied().for_each(push);
     }
 
     /// Records stranded and up capacity per `bin_s` time bin from now on (`None`: stop).
@@ -222,7 +229,7 @@ impl Sim {
             routing: (ep.pending.len() + ep.blocked.len()) as u64,
             queued,
             in_slots,
-            failing: ep.failing,
+            failing: ep.failing.len() as u64,
             verifying: ep.verifier.in_verification,
             settling: ep.settler.pending,
             finalized: ep.verifier.finalized,
