@@ -45,6 +45,21 @@ typedef struct {
     uint32_t retries;
 } HacaJob;
 
+/* What a client routing for itself knows of a node beyond the shared scrape (an array parallel
+ * to the nodes). Its own dispatches are also counted in the node's queue_len and work_left. */
+typedef struct {
+    double own_work;     /* estimated work units of this client's dispatches here since observed_at */
+    uint32_t own_jobs;   /* this client's dispatches here since observed_at */
+    uint32_t prefix_hit; /* leading blocks of the job's prefix cached here (0 without prefix caches) */
+} HacaNodeClient;
+
+/* The deciding client, and the job's prefix. */
+typedef struct {
+    double share;           /* the client's share of the network's requests, in (0, 1]; 1 alone */
+    double block_work;      /* work units of one prefix block's prefill (0 without prefix caches) */
+    uint32_t prefix_blocks; /* blocks of the job's prefix (0 without prefix caches) */
+} HacaClient;
+
 /* Loads a policy file. Returns NULL on error; haca_policy_last_error() says why. */
 HacaPolicy *haca_policy_load(const char *path);
 
@@ -54,6 +69,22 @@ HacaPolicy *haca_policy_load(const char *path);
 int32_t haca_policy_route(HacaPolicy *policy, const HacaNode *nodes, size_t num_nodes,
                           const HacaJob *job, double now, double observed_at,
                           uint32_t jobs_in_system);
+
+/* haca_policy_route for a client routing for itself: `node_client` has num_nodes entries
+ * (parallel to `nodes`), `client` is the deciding client. The features of many-client policies
+ * (own dispatches, prefix hits, the client's share) come from them; haca_policy_route is this
+ * call with no own dispatches, no prefix caches and share 1. Returns as haca_policy_route, and
+ * -1 for a share outside (0, 1]. */
+int32_t haca_policy_route_client(HacaPolicy *policy, const HacaNode *nodes,
+                                 const HacaNodeClient *node_client, size_t num_nodes,
+                                 const HacaJob *job, const HacaClient *client, double now,
+                                 double observed_at, uint32_t jobs_in_system);
+
+/* temperature > 0: later route calls sample from softmax(logits / temperature), their draws
+ * seeded with `seed` (same seed, same calls: same choices); 0: greedy, the default. Policies
+ * trained for many clients route best sampled (their cards say so). Returns 0, or -1 for a NULL
+ * handle or a negative or non-finite temperature. */
+int haca_policy_set_sampling(HacaPolicy *policy, double temperature, uint64_t seed);
 
 /* Copies the metadata value for `key` (any key of policy/FORMAT.md the file has:
  * "format_version", "scenario", "evaluation", "verdict", ...) into `buf` as a NUL-terminated

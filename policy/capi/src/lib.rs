@@ -43,8 +43,28 @@ pub struct HacaJob {
     pub retries: u32,
 }
 
+/// Mirrors `HacaNodeClient` in the header: what the deciding client knows of a node beyond the
+/// shared scrape.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HacaNodeClient {
+    pub own_work: f64,
+    pub own_jobs: u32,
+    pub prefix_hit: u32,
+}
+
+/// Mirrors `HacaClient` in the header: the deciding client and the job's prefix.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct HacaClient {
+    pub share: f64,
+    pub block_work: f64,
+    pub prefix_blocks: u32,
+}
+
 /// A loaded policy and the buffers it routes with (reused across calls).
 pub struct HacaPolicy {
+    policy: Arc<Policy>,
     router: PolicyRouter,
     view: ClusterView,
     /// The policy's metadata (`Policy::metadata`), for `haca_policy_metadata`.
@@ -77,9 +97,11 @@ pub unsafe extern "C" fn haca_policy_load(path: *const c_char) -> *mut HacaPolic
             set_error("");
             let scales = policy.info.scales;
             let metadata = policy.metadata();
+            let policy = Arc::new(policy);
             Box::into_raw(Box::new(HacaPolicy {
                 metadata,
-                router: PolicyRouter::new(Arc::new(policy), Selection::Greedy, 0),
+                router: PolicyRouter::new(policy.clone(), Selection::Greedy, 0),
+                policy,
                 view: ClusterView {
                     scales,
                     ..Default::default()
@@ -106,25 +128,142 @@ pub unsafe extern "C" fn haca_policy_route(
     observed_at: f64,
     jobs_in_system: u32,
 ) -> i32 {
+    // SAFETY: the caller's pointers, as the contract above says.
+    unsafe {
+        route(
+            "haca_policy_route",
+            policy,
+            (nodes, std::ptr::null(), num_nodes),
+            (job, std::ptr::null()),
+            (now, observed_at, jobs_in_system),
+        )
+    }
+}
+
+/// [`haca_policy_route`] for a client routing for itself: `node_client` (`num_nodes` entries,
+/// parallel to `nodes`) holds its own dispatches since `observed_at` and each node's cached
+/// prefix blocks, `client` its share of the demand and the job's prefix. The features a
+/// many-client policy reads (`ln_local_delay`, `prefix_hit_frac`, `ln_inv_share`) come from
+/// them; `haca_policy_route` is this call with no dispatches of its own, no prefix caches and
+/// share 1.
+///
+/// # Safety
+/// As [`haca_policy_route`]; `node_client` must point to `num_nodes` entries and `client` to
+/// one.
+#[no_mangle]
+pub unsafe extern "C" fn haca_policy_route_client(
+    policy: *mut HacaPolicy,
+    nodes: *const HacaNode,
+    node_client: *const HacaNodeClient,
+    num_nodes: usize,
+    job: *const HacaJob,
+    client: *const HacaClient,
+    now: f64,
+    observed_at: f64,
+    jobs_in_system: u32,
+) -> i32 {
+    let name = "haca_policy_route_client";
+    if client.is_null() || (node_client.is_null() && num_nodes > 0) {
+        set_error(format!("{name}: a NULL pointer was passed"));
+        return -1;
+    }
+    // SAFETY: the caller's pointers, as the contract above says.
+    unsafe {
+        route(
+            name,
+            policy,
+            (nodes, node_client, num_nodes),
+            (job, client),
+            (now, observed_at, jobs_in_system),
+        )
+    }
+}
+
+/// Makes the handle sample from `softmax(logits / temperature)`, its draws seeded with `seed`
+/// (the same seed and calls give the same choices), or, with `temperature` 0, choose the
+/// highest-scoring legal node (greedy, the default). Policies trained for many clients route
+/// best sampled: clients that read the same scrape then spread instead of herding (their
+/// cards say which). Returns 0, or -1 for a NULL handle or a negative or non-finite
+/// temperature.
+///
+/// # Safety
+/// `policy` must come from `haca_policy_load`.
+#[no_mangle]
+pub unsafe extern "C" fn haca_policy_set_sampling(
+    policy: *mut HacaPolicy,
+    temperature: f64,
+    seed: u64,
+) -> i32 {
+    if policy.is_null() {
+        set_error("haca_policy_set_sampling: a NULL pointer was passed");
+        return -1;
+    }
+    if !(temperature.is_finite() && temperature >= 0.0) {
+        set_error(format!(
+            "haca_policy_set_sampling: temperature {temperature}: use 0 (greedy) or a positive number"
+        ));
+        return -1;
+    }
+    // SAFETY: non-null, from `haca_policy_load`.
+    let p = unsafe { &mut *policy };
+    let selection = if temperature == 0.0 {
+        Selection::Greedy
+    } else {
+        Selection::Sample {
+            temperature: temperature as f32,
+        }
+    };
+    p.router = PolicyRouter::new(p.policy.clone(), selection, seed);
+    0
+}
+
+/// The body of both route calls; `node_client` and `client` may be NULL (a single router).
+///
+/// # Safety
+/// Non-null pointers must be valid for `num_nodes` nodes (and entries) and one job (and client).
+unsafe fn route(
+    name: &str,
+    policy: *mut HacaPolicy,
+    (nodes, node_client, num_nodes): (*const HacaNode, *const HacaNodeClient, usize),
+    (job, client): (*const HacaJob, *const HacaClient),
+    (now, observed_at, jobs_in_system): (f64, f64, u32),
+) -> i32 {
     if policy.is_null() || job.is_null() || (nodes.is_null() && num_nodes > 0) {
-        set_error("haca_policy_route: a NULL pointer was passed");
+        set_error(format!("{name}: a NULL pointer was passed"));
         return -1;
     }
     // SAFETY: non-null pointers from the caller, valid per the contract above.
     let (p, job) = unsafe { (&mut *policy, &*job) };
-    let nodes: &[HacaNode] = if num_nodes == 0 {
+    let slice = |ptr: *const HacaNode| -> &[HacaNode] {
+        if num_nodes == 0 {
+            &[]
+        } else {
+            unsafe { std::slice::from_raw_parts(ptr, num_nodes) }
+        }
+    };
+    let nodes = slice(nodes);
+    let own: &[HacaNodeClient] = if node_client.is_null() || num_nodes == 0 {
         &[]
     } else {
-        unsafe { std::slice::from_raw_parts(nodes, num_nodes) }
+        unsafe { std::slice::from_raw_parts(node_client, num_nodes) }
     };
+    let client = (!client.is_null()).then(|| unsafe { *client });
     if !nodes.iter().any(|n| n.legal != 0) {
-        set_error("haca_policy_route: no node is legal for this job");
+        set_error(format!("{name}: no node is legal for this job"));
+        return -1;
+    }
+    if let Some(c) = client.filter(|c| !(c.share > 0.0 && c.share <= 1.0)) {
+        set_error(format!(
+            "{name}: client share {}: it must be in (0, 1] (1 for a single router)",
+            c.share
+        ));
         return -1;
     }
     let v = &mut p.view;
     v.nodes.clear();
     v.mask.clear();
-    for n in nodes {
+    for (i, n) in nodes.iter().enumerate() {
+        let mine = own.get(i).copied().unwrap_or_default();
         v.nodes.push(NodeView {
             up: n.up != 0,
             speed: n.speed,
@@ -137,16 +276,16 @@ pub unsafe extern "C" fn haca_policy_route(
             zk: n.zk != 0,
             model_ready: n.model_ready != 0,
             load_s: n.load_s,
-            // The C ABI (version 1) carries no prefix caches: a scheduler without them.
-            prefix_hit: 0,
-            own_jobs: 0,
-            own_work: 0.0,
+            prefix_hit: mine.prefix_hit,
+            own_jobs: mine.own_jobs,
+            own_work: mine.own_work,
         });
         v.mask.push(n.legal != 0);
     }
     v.now = now;
     v.observed_at = observed_at;
     v.jobs_in_system = jobs_in_system;
+    v.client_share = client.map_or(1.0, |c| c.share);
     v.job = JobView {
         model: job.model,
         model_gb: job.model_gb,
@@ -164,6 +303,8 @@ pub unsafe extern "C" fn haca_policy_route(
         },
         est_work: job.est_work,
         retries: job.retries,
+        prefix_blocks: client.map_or(0, |c| c.prefix_blocks),
+        block_work: client.map_or(0.0, |c| c.block_work),
         ..JobView::default()
     };
     p.router.route(&p.view) as i32

@@ -1,13 +1,19 @@
 //! Compiles `tests/route.c` against the built library and runs it on policy files, and calls
-//! the ABI's metadata reader directly.
+//! the ABI's metadata reader and many-client route directly.
 
 use std::ffi::{c_char, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
-use haca_policy::{Architecture, Policy};
+use haca_policy::{
+    Architecture, ClusterView, JobView, NodeView, Policy, PolicyRouter, Router, Selection,
+    SizeVisibility,
+};
 use haca_policy_c::{
     haca_policy_free, haca_policy_last_error, haca_policy_load, haca_policy_metadata,
+    haca_policy_route, haca_policy_route_client, haca_policy_set_sampling, HacaClient, HacaJob,
+    HacaNode, HacaNodeClient,
 };
 
 const VERDICT: &str = r#"{"line":"policy beats sed: mean latency -3.1 ± 1.2 s (paired 95%, 64 episodes)","outcome":"beats","baseline":"sed","metric":"mean_latency_s","paired_mean":-3.1,"paired_ci95":1.2,"policy_mean":8.2,"baseline_mean":11.3,"episodes":64,"seed":0}"#;
@@ -203,4 +209,160 @@ fn a_tampered_file_is_refused_with_the_cause() {
         e.contains("t.safetensors") && e.contains("content digest does not match"),
         "{e}"
     );
+}
+
+/// A view as a many-client simulator would hand it over: a stale scrape plus the client's own
+/// dispatches, prefix hits, a share below 1, and its C mirror.
+fn random_view(
+    rng: &mut haca_policy::Rng,
+    scales: haca_policy::Scales,
+) -> (
+    ClusterView,
+    Vec<HacaNode>,
+    Vec<HacaNodeClient>,
+    HacaJob,
+    HacaClient,
+) {
+    let n = 2 + rng.below(10) as usize;
+    let mut v = ClusterView {
+        scales,
+        now: 100.0 + rng.uniform() * 10.0,
+        observed_at: 100.0,
+        jobs_in_system: rng.below(50) as u32,
+        client_share: 0.01 + 0.99 * rng.uniform(),
+        ..Default::default()
+    };
+    let (mut c_nodes, mut c_own) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let own_jobs = rng.below(3) as u32;
+        let node = NodeView {
+            up: true,
+            speed: 0.4 + rng.uniform(),
+            slots: 1 + rng.below(4) as u32,
+            busy_slots: rng.below(2) as u32,
+            queue_len: rng.below(5) as u32 + own_jobs,
+            work_left: rng.uniform() * 20.0,
+            memory_gb: 80.0,
+            tee: rng.below(2) == 1,
+            zk: false,
+            model_ready: rng.below(2) == 1,
+            load_s: rng.uniform() * 30.0,
+            prefix_hit: rng.below(4) as u32,
+            own_jobs,
+            own_work: own_jobs as f64 * 1.5,
+        };
+        let legal = rng.below(4) != 0;
+        c_nodes.push(HacaNode {
+            speed: node.speed,
+            work_left: node.work_left,
+            memory_gb: node.memory_gb,
+            load_s: node.load_s,
+            slots: node.slots,
+            busy_slots: node.busy_slots,
+            queue_len: node.queue_len,
+            legal: legal as u8,
+            up: 1,
+            tee: node.tee as u8,
+            zk: 0,
+            model_ready: node.model_ready as u8,
+        });
+        c_own.push(HacaNodeClient {
+            own_work: node.own_work,
+            own_jobs: node.own_jobs,
+            prefix_hit: node.prefix_hit,
+        });
+        v.nodes.push(node);
+        v.mask.push(legal);
+    }
+    v.mask[0] = true;
+    c_nodes[0].legal = 1;
+    v.job = JobView {
+        model_gb: 16.0,
+        input_tokens: 1000,
+        output_tokens_est: 200.0,
+        size_visibility: SizeVisibility::Hidden,
+        est_work: 2.0,
+        prefix_blocks: 4,
+        block_work: 0.1,
+        ..Default::default()
+    };
+    let job = HacaJob {
+        model_gb: 16.0,
+        output_tokens_est: 200.0,
+        est_work: 2.0,
+        model: 0,
+        verification: 0,
+        size_visibility: 2,
+        input_tokens: 1000,
+        retries: 0,
+    };
+    let client = HacaClient {
+        share: v.client_share,
+        block_work: 0.1,
+        prefix_blocks: 4,
+    };
+    (v, c_nodes, c_own, job, client)
+}
+
+/// `haca_policy_route_client` routes exactly as the Rust `PolicyRouter` on the same view, greedy
+/// and sampled (same seed, same choices), on views that exercise every client column; bad
+/// arguments are -1 with the cause.
+#[test]
+fn route_client_matches_the_rust_router_greedy_and_sampled() {
+    let out = temp_dir("client");
+    let policy = Policy::random(Architecture::default(), 11);
+    let scales = policy.info.scales;
+    let path = out.path().join("c.safetensors");
+    policy.save(&path).unwrap();
+    let policy = Arc::new(policy);
+    let c_path = CString::new(path.to_str().unwrap()).unwrap();
+    let h = unsafe { haca_policy_load(c_path.as_ptr()) };
+    assert!(!h.is_null(), "{}", last_error());
+    let mut rng = haca_policy::Rng::new(5);
+    let route = |h, v: &ClusterView, nodes: &[HacaNode], own: &[HacaNodeClient], job, client| unsafe {
+        haca_policy_route_client(
+            h,
+            nodes.as_ptr(),
+            own.as_ptr(),
+            nodes.len(),
+            job,
+            client,
+            v.now,
+            v.observed_at,
+            v.jobs_in_system,
+        )
+    };
+    for (selection, temperature) in [
+        (Selection::Greedy, 0.0),
+        (Selection::Sample { temperature: 1.0 }, 1.0),
+    ] {
+        let mut rust = PolicyRouter::new(policy.clone(), selection, 99);
+        assert_eq!(unsafe { haca_policy_set_sampling(h, temperature, 99) }, 0);
+        let mut moved = 0;
+        for _ in 0..500 {
+            let (v, nodes, own, job, client) = random_view(&mut rng, scales);
+            let c = route(h, &v, &nodes, &own, &job, &client);
+            assert_eq!(c, rust.route(&v) as i32, "{selection:?}: {}", last_error());
+            // The client columns matter: without them the greedy choice changes somewhere.
+            if selection == Selection::Greedy {
+                let alone = unsafe {
+                    let (n, t) = (nodes.as_ptr(), v.observed_at);
+                    haca_policy_route(h, n, nodes.len(), &job, v.now, t, v.jobs_in_system)
+                };
+                moved += (alone != c) as usize;
+            }
+        }
+        if selection == Selection::Greedy {
+            assert!(moved > 0, "the client columns never changed a choice");
+        }
+    }
+    let (v, nodes, own, job, mut client) = random_view(&mut rng, scales);
+    client.share = 0.0;
+    assert_eq!(route(h, &v, &nodes, &own, &job, &client), -1);
+    assert!(last_error().contains("client share 0"), "{}", last_error());
+    assert_eq!(route(h, &v, &nodes, &own, &job, std::ptr::null()), -1);
+    assert!(last_error().contains("NULL"));
+    assert_eq!(unsafe { haca_policy_set_sampling(h, -1.0, 0) }, -1);
+    assert!(last_error().contains("temperature -1"), "{}", last_error());
+    unsafe { haca_policy_free(h) };
 }

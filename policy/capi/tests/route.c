@@ -78,6 +78,31 @@ int main(int argc, char **argv) {
         fprintf(stderr, "route returned %d\n", any);
         return 1;
     }
+    /* A client alone (share 1, no own dispatches, no prefix caches) routes as above. */
+    HacaNodeClient own[4];
+    memset(own, 0, sizeof own);
+    HacaClient me = {1.0, 0.0, 0};
+    int32_t alone = haca_policy_route_client(p, nodes, own, 4, &job, &me, 11.0, 11.0, 7);
+    if (alone != any) {
+        fprintf(stderr, "route_client alone gave %d, route %d (%s)\n", alone, any, haca_policy_last_error());
+        return 1;
+    }
+    own[any].own_jobs = 2;
+    own[any].own_work = 4.0;
+    me.share = 0.1;
+    if (haca_policy_set_sampling(p, 1.0, 42) != 0) {
+        fprintf(stderr, "set_sampling: %s\n", haca_policy_last_error());
+        return 1;
+    }
+    int32_t sampled = haca_policy_route_client(p, nodes, own, 4, &job, &me, 11.0, 11.0, 7);
+    me.share = 2.0;
+    if (sampled < 0 || sampled > 3 || haca_policy_set_sampling(p, -1.0, 0) != -1 ||
+        haca_policy_route_client(p, nodes, own, 4, &job, &me, 11.0, 11.0, 7) != -1 ||
+        strstr(haca_policy_last_error(), "client share 2") == NULL) {
+        fprintf(stderr, "sampled %d; a bad temperature and share must fail: %s\n", sampled,
+                haca_policy_last_error());
+        return 1;
+    }
     for (int i = 0; i < 4; i++) nodes[i].legal = 0;
     if (haca_policy_route(p, nodes, 4, &job, 12.0, 12.0, 7) != -1 ||
         strstr(haca_policy_last_error(), "no node is legal") == NULL) {
@@ -85,7 +110,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     haca_policy_free(p);
-    printf("c abi: routed to node %d of 4, then to node %d; errors reported\n", only, any);
+    printf("c abi: routed to node %d of 4, then to node %d (as a client alone: %d, sampled as a "
+           "client: %d); errors reported\n", only, any, alone, sampled);
     if (vlen == (size_t)-1) {
         printf("c abi: format_version 2, no verdict recorded\n");
     } else {
