@@ -400,3 +400,46 @@ fn a_small_prefix_cache_evicts_its_least_recently_used_blocks() {
     let hits: Vec<u32> = hits.iter().map(|h| h.1).collect();
     assert_eq!(hits, [0, 2, 0, 0]);
 }
+
+/// (verification mode, model) of the first `n` jobs of haca-small with synthetic prefixes
+/// (`[prefix]` with `extra`).
+fn models_with_prefix(extra: &str, n: usize) -> Vec<(usize, u32)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/haca-small.toml");
+    let text = format!(
+        "{}\n[prefix]\nblock_tokens = 64\n{extra}\n",
+        std::fs::read_to_string(&path).unwrap()
+    );
+    let mut env = Env::new(Arc::new(Scenario::from_toml_str(&text, &path).unwrap()));
+    env.reset(Some(7));
+    let mut models = Vec::new();
+    while models.len() < n {
+        let job = &env.obs().job;
+        models.push((job.verification.index(), job.model));
+        let legal = env.obs().mask.iter().position(|&m| m).unwrap();
+        if env.step(legal).unwrap().done() {
+            break;
+        }
+    }
+    models
+}
+
+#[test]
+fn a_synthetic_session_keeps_its_model() {
+    // haca-small's catalog has four models (Zipf popularity): without sessions jobs draw
+    // them independently; one session means one conversation, hence one model per verification
+    // mode (each mode draws from the models it can run); three sessions at most three.
+    let distinct = |m: &[(usize, u32)]| {
+        let mut d = m.to_vec();
+        d.sort_unstable();
+        d.dedup();
+        (0..3)
+            .map(|mode| d.iter().filter(|x| x.0 == mode).count())
+            .max()
+            .unwrap()
+    };
+    assert_eq!(distinct(&models_with_prefix("", 300)), 4);
+    let one = models_with_prefix("sessions = 1", 300);
+    assert_eq!((one.len(), distinct(&one)), (300, 1));
+    assert!(distinct(&models_with_prefix("sessions = 3", 300)) <= 3);
+    assert_eq!(distinct(&models_with_prefix("sessions = 1000", 300)), 4);
+}

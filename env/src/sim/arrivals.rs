@@ -169,18 +169,18 @@ impl Arrivals {
         }
     }
 
-    /// The job arriving now.
-    pub fn arrive(&mut self, topo: &Topology, now: f64) -> Job {
+    /// The job arriving now; `session` is the key of its synthetic session, if it has one.
+    pub fn arrive(&mut self, topo: &Topology, now: f64, session: Option<u64>) -> Job {
         let sc = &topo.sc;
-        let conversation = self.conversation(topo);
+        let conversation = self.conversation(topo).or(session);
         let rng = &mut self.rng;
         let u = rng.uniform();
         let mode = Verification::ALL[topo.mode_cdf.partition_point(|&c| c <= u)];
         let mut u = rng.uniform();
         if let Some(first) = conversation {
-            // A conversation keeps its model: requests sharing a first prefix block draw the
-            // same model (by popularity, from the block's hash), so their prefixes can meet in
-            // one model's cache.
+            // A conversation (a trace's, or a synthetic session) keeps its model: requests
+            // sharing a first prefix block draw the same model (by popularity, from the block's
+            // hash), so their prefixes can meet in one model's cache.
             let mut h = first ^ 0x6D6F_6465_6C00;
             u = (haca_policy::rng::splitmix64(&mut h) >> 11) as f64 / (1u64 << 53) as f64;
         }

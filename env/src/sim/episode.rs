@@ -209,19 +209,24 @@ impl Episode {
 
     fn on_arrival(&mut self, topo: &Topology) {
         self.budget.on_arrival();
-        let mut job = self.arrivals.arrive(topo, self.q.now);
+        let trace = match &topo.sc.arrivals.process {
+            crate::scenario::ArrivalProcess::Trace { trace, .. } if !trace.block_off.is_empty() => {
+                Some(trace)
+            }
+            _ => None,
+        };
+        // Synthetic prefixes: the session is drawn first, so that the job's model follows it.
+        let session = match &mut self.prefix {
+            Some(p) if trace.is_none() => p.draw_session(topo),
+            _ => None,
+        };
+        let key = session.map(super::prefix::session_key);
+        let mut job = self.arrivals.arrive(topo, self.q.now, key);
         job.client = self.clients.draw(topo);
         if let Some(p) = &mut self.prefix {
             let row = self.arrivals.last_trace_row(topo);
-            let blocks = match (&topo.sc.arrivals.process, row) {
-                (crate::scenario::ArrivalProcess::Trace { trace, .. }, Some(i))
-                    if !trace.block_off.is_empty() =>
-                {
-                    Some(trace.blocks_of(i))
-                }
-                _ => None,
-            };
-            p.assign(topo, &mut job, blocks);
+            let blocks = trace.zip(row).map(|(t, i)| t.blocks_of(i));
+            p.assign(topo, &mut job, blocks, session);
         }
         let j = self.jobs.insert(job);
         self.acc.jobs_in_system += 1;

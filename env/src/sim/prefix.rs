@@ -61,6 +61,15 @@ pub(crate) struct PrefixCaches {
     pub total_blocks: u64,
 }
 
+/// The `kind` of a synthetic session's blocks (see [`block_hash`]).
+const SESSION: u64 = 2;
+
+/// A synthetic session's identity: its first own block (what a trace conversation's first
+/// `hash_ids` entry is), from which its model is drawn.
+pub fn session_key(session: u64) -> u64 {
+    block_hash(SESSION, session, 0)
+}
+
 /// A block hash for synthetic prefixes: `kind` separates system prompts, sessions and unique
 /// blocks, so their hashes never collide by construction of the inputs.
 fn block_hash(kind: u64, id: u64, k: u64) -> u64 {
@@ -85,9 +94,22 @@ impl PrefixCaches {
         })
     }
 
+    /// The synthetic session of the next arriving job (`sessions > 0`), drawn before the job so
+    /// that its model can follow the session; `None` without sessions.
+    pub fn draw_session(&mut self, topo: &Topology) -> Option<u64> {
+        let p = topo.sc.prefix.expect("prefix caching is on");
+        (p.sessions > 0).then(|| self.rng.below(p.sessions as u64))
+    }
+
     /// Gives a new job its prefix blocks: the trace row's `hash_ids` when it has them, else the
-    /// synthetic session model's.
-    pub fn assign(&mut self, topo: &Topology, job: &mut Job, trace_blocks: Option<&[u64]>) {
+    /// synthetic model's (its session's blocks when `session` is given, unique ones otherwise).
+    pub fn assign(
+        &mut self,
+        topo: &Topology,
+        job: &mut Job,
+        trace_blocks: Option<&[u64]>,
+        session: Option<u64>,
+    ) {
         let p = topo.sc.prefix.expect("prefix caching is on");
         let off = self.arena.len() as u32;
         match trace_blocks {
@@ -103,11 +125,12 @@ impl PrefixCaches {
                         k += 1;
                     }
                 }
-                let (kind, id) = if p.sessions > 0 {
-                    (2, self.rng.below(p.sessions as u64))
-                } else {
-                    self.unique += 1;
-                    (3, self.unique)
+                let (kind, id) = match session {
+                    Some(id) => (SESSION, id),
+                    None => {
+                        self.unique += 1;
+                        (3, self.unique)
+                    }
                 };
                 for i in 0..n - k {
                     self.arena.push(block_hash(kind, id, i));
