@@ -97,11 +97,29 @@ impl Router for PolicyRouter {
 
     fn route(&mut self, view: &ClusterView) -> usize {
         self.scores(view);
-        match self.selection {
+        let (logits, probs) = (&mut self.logits, &mut self.probs);
+        self.selection
+            .pick(logits, &self.mask, probs, &mut self.rng)
+    }
+}
+
+impl Selection {
+    /// The node these logits choose among the legal ones (`mask`): the highest (ties to the
+    /// lowest index), or a draw from `softmax(logits / temperature)` with one number of `rng`
+    /// (`logits` are divided in place; `probs` is scratch). Panics when no node is legal.
+    #[inline]
+    pub fn pick(
+        self,
+        logits: &mut [f32],
+        mask: &[bool],
+        probs: &mut Vec<f32>,
+        rng: &mut Rng,
+    ) -> usize {
+        match self {
             Selection::Greedy => {
                 let mut best = None;
-                for (i, &l) in self.logits.iter().enumerate() {
-                    if self.mask[i] && best.is_none_or(|(_, b)| l > b) {
+                for (i, &l) in logits.iter().enumerate() {
+                    if mask[i] && best.is_none_or(|(_, b)| l > b) {
                         best = Some((i, l));
                     }
                 }
@@ -109,14 +127,14 @@ impl Router for PolicyRouter {
             }
             Selection::Sample { temperature } => {
                 let t = temperature.max(1e-6);
-                self.probs.resize(self.logits.len(), 0.0);
-                self.logits.iter_mut().for_each(|l| *l /= t);
-                softmax(&self.logits, &mut self.probs);
-                let u = self.rng.uniform() as f32;
+                probs.resize(logits.len(), 0.0);
+                logits.iter_mut().for_each(|l| *l /= t);
+                softmax(logits, probs);
+                let u = rng.uniform() as f32;
                 let mut acc = 0.0;
                 let mut last = None;
-                for (i, &p) in self.probs.iter().enumerate() {
-                    if self.mask[i] && p > 0.0 {
+                for (i, &p) in probs.iter().enumerate() {
+                    if mask[i] && p > 0.0 {
                         acc += p;
                         last = Some(i);
                         if u < acc {
@@ -125,7 +143,7 @@ impl Router for PolicyRouter {
                     }
                 }
                 // Rounding left u above the running sum: the last legal node.
-                last.or_else(|| self.mask.iter().position(|&m| m))
+                last.or_else(|| mask.iter().position(|&m| m))
                     .expect("route called with no legal node")
             }
         }

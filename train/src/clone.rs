@@ -185,8 +185,9 @@ impl Trainer {
         let mut actions = vec![0usize; envs];
         let mut truth = venv.view(0).clone();
         // DAgger's clone acts as the run judges it: greedily, or sampling from its softmax.
-        let mut sampling = (cfg.selection() != Selection::Greedy)
-            .then(|| Rng::new(haca_policy::rng::derive_seed(base, 2_000)));
+        let selection = cfg.selection();
+        let mut rng = Rng::new(haca_policy::rng::derive_seed(base, 2_000));
+        let mut probs = Vec::new();
         for t in 0..steps {
             for e in 0..envs {
                 let info = venv.env(e).info();
@@ -207,10 +208,7 @@ impl Trainer {
                 actions[e] = if clone_acts {
                     let obs = venv.obs.get(e);
                     self.policy.network.forward(obs, &mut scratch, &mut logits);
-                    match sampling.as_mut() {
-                        Some(rng) => sample_legal(&logits, obs.mask, rng),
-                        None => argmax_legal(&logits, obs.mask),
-                    }
+                    selection.pick(&mut logits, obs.mask, &mut probs, &mut rng)
                 } else {
                     label
                 };
@@ -361,34 +359,4 @@ fn append(into: &mut Dataset, from: Dataset) {
     into.actions.extend(from.actions);
     into.returns.extend(from.returns);
     into.has_return.extend(from.has_return);
-}
-
-/// A legal node drawn from the softmax of the logits.
-fn sample_legal(logits: &[f32], mask: &[bool], rng: &mut Rng) -> usize {
-    let legal = || logits.iter().zip(mask).filter(|(_, &m)| m).map(|(&l, _)| l);
-    let top = legal().fold(f32::NEG_INFINITY, f32::max);
-    let total: f32 = legal().map(|l| (l - top).exp()).sum();
-    let mut u = rng.uniform() as f32 * total;
-    let mut last = argmax_legal(logits, mask);
-    for (i, (&l, &m)) in logits.iter().zip(mask).enumerate() {
-        if m {
-            last = i;
-            u -= (l - top).exp();
-            if u < 0.0 {
-                return i;
-            }
-        }
-    }
-    last
-}
-
-/// The legal node with the highest logit (the first on ties).
-pub fn argmax_legal(logits: &[f32], mask: &[bool]) -> usize {
-    let mut best = mask.iter().position(|&m| m).unwrap_or(0);
-    for (i, (&l, &m)) in logits.iter().zip(mask).enumerate() {
-        if m && l > logits[best] {
-            best = i;
-        }
-    }
-    best
 }

@@ -146,33 +146,21 @@ impl Arrivals {
         }
     }
 
-    /// The first prefix block of the arriving job, when prefix caching replays a trace with
-    /// `hash_ids` (its conversation's identity).
-    fn conversation(&self, topo: &Topology) -> Option<u64> {
-        topo.sc.prefix?;
+    /// The prefix blocks (`hash_ids`) of the job about to arrive, when replaying a trace that
+    /// has them.
+    pub fn next_trace_blocks<'t>(&self, topo: &'t Topology) -> Option<&'t [u64]> {
         match &topo.sc.arrivals.process {
-            ArrivalProcess::Trace { trace, .. } => trace
-                .blocks_of(self.trace_start + self.generated as usize)
-                .first()
-                .copied(),
-            _ => None,
-        }
-    }
-
-    /// The trace row of the job that arrived last, when replaying a trace.
-    pub fn last_trace_row(&self, topo: &Topology) -> Option<usize> {
-        match &topo.sc.arrivals.process {
-            ArrivalProcess::Trace { .. } if self.generated > 0 => {
-                Some(self.trace_start + self.generated as usize - 1)
+            ArrivalProcess::Trace { trace, .. } if !trace.block_off.is_empty() => {
+                Some(trace.blocks_of(self.trace_start + self.generated as usize))
             }
             _ => None,
         }
     }
 
-    /// The job arriving now; `session` is the key of its synthetic session, if it has one.
-    pub fn arrive(&mut self, topo: &Topology, now: f64, session: Option<u64>) -> Job {
+    /// The job arriving now; `conversation` is its conversation's first prefix block (a trace's
+    /// `hash_ids`, or a synthetic session's), if it belongs to one.
+    pub fn arrive(&mut self, topo: &Topology, now: f64, conversation: Option<u64>) -> Job {
         let sc = &topo.sc;
-        let conversation = self.conversation(topo).or(session);
         let rng = &mut self.rng;
         let u = rng.uniform();
         let mode = Verification::ALL[topo.mode_cdf.partition_point(|&c| c <= u)];

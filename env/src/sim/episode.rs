@@ -209,23 +209,22 @@ impl Episode {
 
     fn on_arrival(&mut self, topo: &Topology) {
         self.budget.on_arrival();
-        let trace = match &topo.sc.arrivals.process {
-            crate::scenario::ArrivalProcess::Trace { trace, .. } if !trace.block_off.is_empty() => {
-                Some(trace)
-            }
-            _ => None,
+        // With prefix caching a job's conversation is known before the job is drawn (its trace
+        // row's hash_ids, or a synthetic session drawn first), so its model can follow it.
+        let (blocks, session) = match &mut self.prefix {
+            Some(p) => match self.arrivals.next_trace_blocks(topo) {
+                Some(blocks) => (Some(blocks), None),
+                None => (None, p.draw_session(topo)),
+            },
+            None => (None, None),
         };
-        // Synthetic prefixes: the session is drawn first, so that the job's model follows it.
-        let session = match &mut self.prefix {
-            Some(p) if trace.is_none() => p.draw_session(topo),
-            _ => None,
+        let conversation = match blocks {
+            Some(b) => b.first().copied(),
+            None => session.map(super::prefix::session_key),
         };
-        let key = session.map(super::prefix::session_key);
-        let mut job = self.arrivals.arrive(topo, self.q.now, key);
+        let mut job = self.arrivals.arrive(topo, self.q.now, conversation);
         job.client = self.clients.draw(topo);
         if let Some(p) = &mut self.prefix {
-            let row = self.arrivals.last_trace_row(topo);
-            let blocks = trace.zip(row).map(|(t, i)| t.blocks_of(i));
             p.assign(topo, &mut job, blocks, session);
         }
         let j = self.jobs.insert(job);

@@ -99,29 +99,29 @@ impl Episode {
         }
         any
     }
-}
 
-impl Episode {
     /// Overwrites the node states of `view` (the current decision's view) with the truth: every
     /// node as it is now, with every client's dispatches, and listed nodes that are down masked
     /// while a live legal node remains. What no client sees; a privileged teacher reads it.
     pub(super) fn truth_into(&self, topo: &Topology, view: &mut ClusterView) {
         let c = &self.cluster;
         let now = self.q.now;
-        let nodes = c.nodes.iter().zip(topo.slot_off.iter()).zip(&topo.sc.nodes);
-        for (((node, &off), spec), v) in nodes.zip(view.nodes.iter_mut()) {
-            let running = &c.running[off..off + node.busy as usize];
+        for (n, (node, v)) in c.nodes.iter().zip(view.nodes.iter_mut()).enumerate() {
             v.up = node.up;
             v.busy_slots = node.busy;
             v.queue_len = node.queue.len() as u32;
-            v.work_left = work_left(node.queued_est(), running, spec.speed, now);
+            v.work_left = c.work_left(topo, n, now);
             v.own_jobs = 0;
             v.own_work = 0.0;
         }
-        let live = |n: usize| c.nodes[n].up;
-        if (0..c.nodes.len()).any(|n| view.mask[n] && live(n)) {
-            for (n, m) in view.mask.iter_mut().enumerate().take(c.nodes.len()) {
-                *m &= live(n);
+        if view
+            .mask
+            .iter()
+            .zip(&c.nodes)
+            .any(|(&m, node)| m && node.up)
+        {
+            for (m, node) in view.mask.iter_mut().zip(&c.nodes) {
+                *m &= node.up;
             }
         }
         view.observed_at = now;
