@@ -64,7 +64,6 @@ pub struct HacaClient {
 
 /// A loaded policy and the buffers it routes with (reused across calls).
 pub struct HacaPolicy {
-    policy: Arc<Policy>,
     router: PolicyRouter,
     view: ClusterView,
     /// The policy's metadata (`Policy::metadata`), for `haca_policy_metadata`.
@@ -97,11 +96,9 @@ pub unsafe extern "C" fn haca_policy_load(path: *const c_char) -> *mut HacaPolic
             set_error("");
             let scales = policy.info.scales;
             let metadata = policy.metadata();
-            let policy = Arc::new(policy);
             Box::into_raw(Box::new(HacaPolicy {
                 metadata,
-                router: PolicyRouter::new(policy.clone(), Selection::Greedy, 0),
-                policy,
+                router: PolicyRouter::new(Arc::new(policy), Selection::Greedy, 0),
                 view: ClusterView {
                     scales,
                     ..Default::default()
@@ -213,8 +210,20 @@ pub unsafe extern "C" fn haca_policy_set_sampling(
             temperature: temperature as f32,
         }
     };
-    p.router = PolicyRouter::new(p.policy.clone(), selection, seed);
+    p.router = PolicyRouter::new(p.router.policy().clone(), selection, seed);
     0
+}
+
+/// The `len` entries at `ptr`; empty when `ptr` is NULL or `len` is 0.
+///
+/// # Safety
+/// A non-null `ptr` must point to `len` valid entries that outlive the returned slice.
+unsafe fn array<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
+    if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
 }
 
 /// The body of both route calls; `node_client` and `client` may be NULL (a single router).
@@ -234,19 +243,8 @@ unsafe fn route(
     }
     // SAFETY: non-null pointers from the caller, valid per the contract above.
     let (p, job) = unsafe { (&mut *policy, &*job) };
-    let slice = |ptr: *const HacaNode| -> &[HacaNode] {
-        if num_nodes == 0 {
-            &[]
-        } else {
-            unsafe { std::slice::from_raw_parts(ptr, num_nodes) }
-        }
-    };
-    let nodes = slice(nodes);
-    let own: &[HacaNodeClient] = if node_client.is_null() || num_nodes == 0 {
-        &[]
-    } else {
-        unsafe { std::slice::from_raw_parts(node_client, num_nodes) }
-    };
+    // SAFETY: non-null arrays hold `num_nodes` entries, per the contract above.
+    let (nodes, own) = unsafe { (array(nodes, num_nodes), array(node_client, num_nodes)) };
     let client = (!client.is_null()).then(|| unsafe { *client });
     if !nodes.iter().any(|n| n.legal != 0) {
         set_error(format!("{name}: no node is legal for this job"));
