@@ -278,6 +278,10 @@ fn smoke_train_export_evaluate() {
 #[test]
 fn learns_to_prefer_the_fast_node() {
     // One node ten times faster than the other, light load: routing to the fast one is right.
+    // Jobs of about 100 tokens at 0.01 work units each: token counts are whole numbers, and with
+    // a mean of 1 token most jobs had no work at all, so their routing had no consequence and
+    // the greedy share of jobs sent to the fast node measured arbitrary logits (seeds 6 and 9
+    // of 1-12 ended at 0.395 while every seed had learned to send real work to the fast node).
     let dir = tmp("learn");
     std::fs::create_dir_all(&dir).unwrap();
     let scn = dir.join("fast-slow.toml");
@@ -293,10 +297,10 @@ verifiers = 0
 [[models]]
 name = "m"
 memory_gb = 0
-prefill_cost = 1.0
+prefill_cost = 0.01
 decode_cost = 0.0
 [workload]
-input_tokens = { dist = "exponential", mean = 1.0 }
+input_tokens = { dist = "exponential", mean = 100.0 }
 [arrivals]
 process = "poisson"
 load = 0.3
@@ -313,9 +317,7 @@ memory_gb = 0
 "#,
     )
     .unwrap();
-    // Three seeds, two of which must learn it: from some initializations 40 updates settle on
-    // a policy that ignores the node's speed (found when feature schema 2 changed the
-    // initialization; a trainer-robustness finding recorded in the closing note, not hidden).
+    // Every seed must learn it (seeds 1-12 send 0.945-1.0 of jobs to the fast node greedily).
     let sc = Arc::new(Scenario::load(&scn).unwrap());
     let shares: Vec<f64> = (1..=3)
         .map(|seed| {
@@ -353,7 +355,7 @@ memory_gb = 0
         })
         .collect();
     assert!(
-        shares.iter().filter(|&&s| s > 0.8).count() >= 2,
+        shares.iter().all(|&s| s > 0.9),
         "share of jobs routed to the fast node per seed: {shares:?}"
     );
 }
