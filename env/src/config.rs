@@ -52,8 +52,9 @@ pub struct RawClients {
 }
 
 /// `[registry]`: nodes heartbeat every `heartbeat_s` and stay listed (legal to route to) until
-/// their last heartbeat is `max_age_s` old; a job sent to a node that is down fails after
-/// `fail_timeout_s` and comes back to its client as a retry.
+/// their last heartbeat is `max_age_s` old; a job sent to a node that is down, or on a node
+/// when it dies, fails after `fail_timeout_s` and comes back to its client as a retry (the
+/// client learns of a failure only by its request timing out).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegistry {

@@ -266,6 +266,12 @@ impl Episode {
         let at = self.failing.iter().position(|&f| f == j);
         self.failing
             .swap_remove(at.expect("a failing job is listed"));
+        self.hand_back(j, node);
+    }
+
+    /// Job `j`'s attempt on `node` failed and its client knows: the client hears of it, and the
+    /// job waits for another routing.
+    fn hand_back(&mut self, j: u32, node: u32) {
         self.credit(j);
         let now = self.q.now;
         let job = &mut self.jobs[j];
@@ -339,22 +345,19 @@ impl Episode {
             let (node, epoch) = (n as u32, node.epoch);
             self.q.push(t, Event::Delist { node, epoch });
         }
-        // Work in progress is lost; every job goes back to its client, running ones first.
-        let now = self.q.now;
+        // Work in progress is lost. Without a registry the failure is known at once and every
+        // job goes back to its client now, running ones first; with one, a client learns of it
+        // as of a dead listed node: when its request times out.
+        let node = n as u32;
         for &j in &lost {
-            self.credit(j);
-            let job = &mut self.jobs[j];
-            let fb = Feedback {
-                node: n as u32,
-                latency_s: now - job.since,
-                ok: false,
-            };
-            job.since = now;
-            job.retries += 1;
-            job.failed_on = n as u32;
-            self.clients.push_feedback(job.client, fb);
-            self.acc.retries += 1;
-            self.pending.push_back(j);
+            match topo.sc.registry {
+                Some(reg) => {
+                    self.failing.push(j);
+                    self.q
+                        .after(reg.fail_timeout_s, Event::FailReturn { job: j, node });
+                }
+                None => self.hand_back(j, node),
+            }
         }
         lost.clear();
         self.lost = lost;
