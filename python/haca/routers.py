@@ -28,9 +28,12 @@ class Router:
     def reset(self, seed):
         self._rust.reset(seed)
 
-    def route(self, env):
-        """The node this router picks for `env`'s current job."""
-        return env.unwrapped._rust.route(self._rust)
+    def route(self, env, oracle=False):
+        """The node this router picks for `env`'s current job, on the deciding client's view;
+        with `oracle=True`, on the truth no client sees (every node now, every client's
+        dispatches, dead listed nodes masked): a privileged teacher's label for cloning, as
+        `haca-train --init-from oracle:<router>`. Never for routing."""
+        return env.unwrapped._rust.route(self._rust, oracle)
 
 
 def compare(scenario, routers="random,jsq,lwl,sed,affinity", policies=(), episodes=32, seed=0):

@@ -81,9 +81,18 @@ impl RustEnv {
         Ok((reward, terminated, truncated, info_dict(py, &self.env)?))
     }
 
-    /// The node `router` picks for the current decision.
-    fn route(&self, router: &RustRouter) -> usize {
-        router.lock().route(self.env.obs())
+    /// The node `router` picks for the current decision: on the deciding client's view, or,
+    /// with `oracle`, on the truth (`Env::oracle_view`: every node now, every client's
+    /// dispatches, dead listed nodes masked), the label a privileged teacher gives.
+    #[pyo3(signature = (router, oracle = false))]
+    fn route(&self, router: &RustRouter, oracle: bool) -> usize {
+        if oracle {
+            let mut truth = self.env.obs().clone();
+            self.env.oracle_view(&mut truth);
+            router.lock().route(&truth)
+        } else {
+            router.lock().route(self.env.obs())
+        }
     }
 }
 

@@ -71,6 +71,24 @@ def test_heuristics_route_legal_nodes_and_an_unknown_name_raises(small):
         haca.Router.heuristic("nope")
 
 
+def test_an_oracle_teacher_sees_what_the_client_does_not():
+    # haca-clients: 10 s scrapes, so a client's view of a node is the last scrape plus its own
+    # dispatches. `sed` on the truth must disagree with `sed` on the view at some decisions,
+    # agree at some, and always pick a node the client may route to.
+    env = haca.make(ROOT / "env" / "scenarios" / "haca-clients.toml", seed=2)
+    obs, _ = env.reset()
+    sed = haca.Router.heuristic("sed")
+    same = differ = 0
+    for _ in range(400):
+        view, truth = sed.route(env), sed.route(env, oracle=True)
+        assert obs["action_mask"][truth] == 1
+        same += view == truth
+        differ += view != truth
+        obs, _, done, _, _ = env.step(view)
+        assert not done
+    assert same > 0 and differ > 0, (same, differ)
+
+
 def test_a_shipped_policy_routes_and_a_bad_file_raises(tmp_path):
     env = haca.make(ROOT / "env" / "scenarios" / "haca-small.toml", seed=5)
     obs, _ = env.reset()
