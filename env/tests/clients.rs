@@ -400,24 +400,6 @@ fn a_prefix_hit_shortens_prefill_by_the_cached_blocks() {
 }
 
 #[test]
-fn prefix_blocks_enter_the_cache_when_their_job_begins_not_when_it_is_placed() {
-    // One unit-speed slot, 2-token blocks. A (blocks 9 10) runs 0-4. B (blocks 1 2) arrives at
-    // 0.5 and waits behind A until 4; C (blocks 1 2 3) arrives at 1, while B is still queued:
-    // B's blocks are not computed yet, so C misses them and runs its full 6 s (8-14). D (blocks
-    // 1 2 3 4, 8 tokens) arrives at 20, after C began: 3 leading hits, 2 tokens left, 2 s.
-    let (hits, m) = prefix_hits_on_one_node(
-        16,
-        "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,9 10\n0.5,4,0,1 2\n1,6,0,1 2 3\n20,8,0,1 2 3 4\n",
-    );
-    assert_eq!(hits, [(2, 0), (2, 0), (3, 0), (4, 3)]);
-    let latencies = [4.0, 8.0 - 0.5, 14.0 - 1.0, 2.0];
-    assert!(
-        (m.mean_latency_s - latencies.iter().sum::<f64>() / 4.0).abs() < 1e-12,
-        "{m:?}"
-    );
-}
-
-#[test]
 fn a_small_prefix_cache_evicts_its_least_recently_used_blocks() {
     // Capacity 2 blocks: after C (blocks 7 8) the cache holds 7 8 only, so D (1 2) misses.
     let (hits, _) = prefix_hits_on_one_node(

@@ -87,9 +87,6 @@ pub(crate) struct Cluster {
     /// When the routers' snapshot of the nodes was taken (the last scrape).
     pub observed_at: f64,
     pub cold_starts: u64,
-    /// With prefix caching: (node, job) of every job whose service began since the episode
-    /// last took them (its prefix blocks enter the node's KV cache then).
-    pub began: Option<Vec<(u32, u32)>>,
 }
 
 /// The router's estimate of a node's work left: its queued estimates plus what remains of its
@@ -157,7 +154,6 @@ impl Cluster {
             churn_rng: Rng::new(derive_seed(episode_seed, crate::streams::CHURN)),
             observed_at: 0.0,
             cold_starts: 0,
-            began: topo.sc.prefix.map(|_| Vec::new()),
         }
     }
 
@@ -314,18 +310,7 @@ impl Cluster {
         true
     }
 
-    /// Job `j`'s service begins on node `n` now: its finish is scheduled.
-    fn schedule_finish(
-        &mut self,
-        topo: &Topology,
-        q: &mut EventQueue,
-        jobs: &Jobs,
-        n: usize,
-        j: u32,
-    ) {
-        if let Some(began) = &mut self.began {
-            began.push((n as u32, j));
-        }
+    fn schedule_finish(&self, topo: &Topology, q: &mut EventQueue, jobs: &Jobs, n: usize, j: u32) {
         let service = topo.service_time(n, jobs[j].work);
         let epoch = self.nodes[n].epoch;
         q.after(

@@ -144,8 +144,7 @@ impl Episode {
             Event::LoadDone { node, model, epoch } if epoch_now(&self.cluster, node, epoch) => {
                 let (q, jobs) = (&mut self.q, &self.jobs);
                 self.cluster
-                    .on_load_done(topo, q, jobs, node as usize, model);
-                self.cache_began(topo);
+                    .on_load_done(topo, q, jobs, node as usize, model)
             }
             Event::Finish { .. } | Event::LoadDone { .. } => {} // stale: the node failed since
             Event::NodeDown { node } => self.on_node_down(topo, node as usize),
@@ -252,7 +251,6 @@ impl Episode {
                 p.on_admit(topo, n, &mut self.jobs[j]);
             }
             self.cluster.admit(topo, &mut self.q, &self.jobs, n, j);
-            self.cache_began(topo);
         } else {
             // Listed but dead: the request times out at the client, which tries again.
             let timeout = topo.sc.registry.expect("only a registry lists a dead node");
@@ -260,16 +258,6 @@ impl Episode {
             let node = n as u32;
             self.q
                 .after(timeout.fail_timeout_s, Event::FailReturn { job: j, node });
-        }
-    }
-
-    /// The prefix blocks of the jobs whose service just began enter their nodes' caches.
-    #[inline]
-    pub(super) fn cache_began(&mut self, topo: &Topology) {
-        if let (Some(began), Some(p)) = (&mut self.cluster.began, &mut self.prefix) {
-            for (n, j) in began.drain(..) {
-                p.on_begin(topo, n as usize, &self.jobs[j]);
-            }
         }
     }
 
@@ -324,7 +312,6 @@ impl Episode {
             self.finalize(topo, j);
         }
         self.cluster.refill(topo, &mut self.q, &self.jobs, n);
-        self.cache_began(topo);
     }
 
     /// Job `j` is verified and settled: its finality is recorded and its id freed.

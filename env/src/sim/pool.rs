@@ -67,7 +67,6 @@ impl Episode {
             self.jobs[j].node = n as u32;
             if self.cluster.start(topo, &mut self.q, &self.jobs, n, j) {
                 self.cluster.refresh(topo, n);
-                self.cache_began(topo);
                 placed = true;
                 break;
             }

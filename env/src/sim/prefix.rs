@@ -151,8 +151,8 @@ impl PrefixCaches {
         self.caches[n * topo.models() + job.model as usize].prefix_hits(self.blocks(job))
     }
 
-    /// `job` placed on node `n`: its work shrinks by the prefill of its prefix already cached
-    /// there (any saving of an earlier placement undone first).
+    /// `job` placed on node `n`: its work shrinks by the prefill of its cached prefix (any
+    /// saving of an earlier placement undone first), and its blocks enter the node's cache.
     pub fn on_admit(&mut self, topo: &Topology, n: usize, job: &mut Job) {
         let sc = &topo.sc;
         let p = sc.prefix.expect("prefix caching is on");
@@ -166,13 +166,7 @@ impl PrefixCaches {
         job.work += job.prefix_saved - saved;
         job.est_work += job.prefix_saved - saved;
         job.prefix_saved = saved;
-    }
-
-    /// `job`'s service began on node `n`: its blocks enter the node's cache. Not at placement:
-    /// a job queued behind another of its conversation finds no blocks the other has not yet
-    /// computed.
-    pub fn on_begin(&mut self, topo: &Topology, n: usize, job: &Job) {
-        let cap = topo.sc.nodes[n].kv_blocks as usize;
+        let cap = sc.nodes[n].kv_blocks as usize;
         let (off, len) = job.prefix;
         let cache = &mut self.caches[n * topo.models() + job.model as usize];
         for &b in &self.arena[off as usize..(off + len) as usize] {
