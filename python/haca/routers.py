@@ -31,8 +31,9 @@ class Router:
     def route(self, env, oracle=False):
         """The node this router picks for `env`'s current job, on the deciding client's view;
         with `oracle=True`, on the truth no client sees (every node now, every client's
-        dispatches, dead listed nodes masked): a privileged teacher's label for cloning, as
-        `haca-train --init-from oracle:<router>`. Never for routing."""
+        dispatches, dead listed nodes masked while a live legal node remains): a privileged
+        teacher's label for cloning, as `haca-train --init-from oracle:<router>`. Never for
+        routing."""
         return env.unwrapped._rust.route(self._rust, oracle)
 
 

@@ -15,7 +15,8 @@ pub struct JobCounts {
     pub queued: u64,
     /// Loading a model or running.
     pub in_slots: u64,
-    /// Sent to a dead node still listed in the registry, waiting out the client's timeout.
+    /// Sent to a dead node still listed in the registry, or held by a node when it died (with a
+    /// registry), waiting out the client's timeout.
     pub failing: u64,
     pub verifying: u64,
     /// Verified, waiting for their settlement batch.

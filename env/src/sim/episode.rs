@@ -32,7 +32,8 @@ pub(crate) struct Episode {
     pub clients: Clients,
     heartbeats: Heartbeats,
     pub prefix: Option<PrefixCaches>,
-    /// Jobs sent to a dead node that was still listed, waiting out the client's timeout.
+    /// Jobs sent to a dead node that was still listed, or held by a node when it died (with a
+    /// registry), waiting out the client's timeout.
     pub failing: Vec<u32>,
     pub acc: Accounting,
     pub budget: Budget,
