@@ -83,7 +83,8 @@ impl RustEnv {
 
     /// The node `router` picks for the current decision: on the deciding client's view, or,
     /// with `oracle`, on the truth (`Env::oracle_view`: every node now, every client's
-    /// dispatches, dead listed nodes masked), the label a privileged teacher gives.
+    /// dispatches, dead listed nodes masked while a live legal node remains), the label a
+    /// privileged teacher gives.
     #[pyo3(signature = (router, oracle = false))]
     fn route(&self, router: &RustRouter, oracle: bool) -> usize {
         if oracle {
