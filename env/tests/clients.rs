@@ -413,6 +413,25 @@ fn a_prefix_hit_shortens_prefill_by_the_cached_blocks() {
 }
 
 #[test]
+fn a_prefix_hit_is_decided_when_service_begins() {
+    // One unit-speed slot, 2-token blocks. A (blocks 9 10) runs 0-4. B (blocks 1 2) arrives at
+    // 0.5 and waits behind A until 4. C (blocks 1 2 3, 6 tokens) arrives at 1, while B is still
+    // queued: the router sees no hit (B's blocks are not computed), but by C's start at 8 they
+    // are: 2 hits, 2 tokens left, 8-10. D (blocks 1 2 3 4, 8 tokens) at 20: 3 hits, 2 s.
+    let (hits, m) = prefix_hits_on_one_node(
+        16,
+        "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,9 10\n0.5,4,0,1 2\n1,6,0,1 2 3\n20,8,0,1 2 3 4\n",
+    );
+    assert_eq!(hits, [(2, 0), (2, 0), (3, 0), (4, 3)]);
+    let latencies = [4.0, 8.0 - 0.5, 10.0 - 1.0, 2.0];
+    assert!(
+        (m.mean_latency_s - latencies.iter().sum::<f64>() / 4.0).abs() < 1e-12,
+        "{m:?}"
+    );
+    assert_eq!(m.prefix_hit_rate, 5.0 / 11.0);
+}
+
+#[test]
 fn a_small_prefix_cache_evicts_its_least_recently_used_blocks() {
     // Capacity 2 blocks: after C (blocks 7 8) the cache holds 7 8 only, so D (1 2) misses.
     let (hits, _) = prefix_hits_on_one_node(

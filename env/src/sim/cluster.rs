@@ -9,6 +9,7 @@ use haca_policy::Rng;
 
 use super::events::{Event, EventQueue};
 use super::jobs::Jobs;
+use super::prefix::PrefixCaches;
 use super::topology::Topology;
 use crate::dist::exponential;
 use crate::scenario::InitialCache;
@@ -87,6 +88,8 @@ pub(crate) struct Cluster {
     /// When the routers' snapshot of the nodes was taken (the last scrape).
     pub observed_at: f64,
     pub cold_starts: u64,
+    /// The nodes' prefix KV caches, with `[prefix]`.
+    pub prefix: Option<PrefixCaches>,
 }
 
 /// The router's estimate of a node's work left: its queued estimates plus what remains of its
@@ -154,6 +157,7 @@ impl Cluster {
             churn_rng: Rng::new(derive_seed(episode_seed, crate::streams::CHURN)),
             observed_at: 0.0,
             cold_starts: 0,
+            prefix: PrefixCaches::new(topo, episode_seed),
         }
     }
 
@@ -263,12 +267,13 @@ impl Cluster {
     }
 
     /// Gives job `j` a slot on node `n` (which has a free one). Returns false, changing nothing,
-    /// when the model cannot be brought into memory because other models are in use.
+    /// when the model cannot be brought into memory because other models are in use. With
+    /// prefix caches, the job's prefix hit is decided here, when its service begins.
     pub fn start(
         &mut self,
         topo: &Topology,
         q: &mut EventQueue,
-        jobs: &Jobs,
+        jobs: &mut Jobs,
         n: usize,
         j: u32,
     ) -> bool {
@@ -294,6 +299,10 @@ impl Cluster {
                 q.after(topo.load_time[job.model as usize], event);
             }
         }
+        if let Some(p) = &mut self.prefix {
+            p.on_start(topo, n, &mut jobs[j]);
+        }
+        let job = jobs[j];
         self.cache[ci].pins += 1;
         self.cache[ci].last_used = q.now;
         self.touch(n, q.now);
@@ -352,11 +361,13 @@ impl Cluster {
     }
 
     /// Starts queued jobs on node `n` while it has free slots (FIFO, head-of-line).
-    fn fill_slots(&mut self, topo: &Topology, q: &mut EventQueue, jobs: &Jobs, n: usize) {
+    fn fill_slots(&mut self, topo: &Topology, q: &mut EventQueue, jobs: &mut Jobs, n: usize) {
         while self.nodes[n].busy < topo.sc.nodes[n].slots {
             let Some(&j) = self.nodes[n].queue.front() else {
                 break;
             };
+            // The estimate it was queued with (a prefix hit at its start changes it).
+            let queued = jobs[j].est_work;
             if !self.start(topo, q, jobs, n, j) {
                 break;
             }
@@ -365,14 +376,21 @@ impl Cluster {
             node.queued_est = if node.queue.is_empty() {
                 0.0
             } else {
-                node.queued_est - jobs[j].est_work
+                node.queued_est - queued
             };
             self.waiting_remove(topo, jobs[j].kind);
         }
     }
 
     /// Job `j`, routed to node `n`: starts at once when the node is free, else joins its queue.
-    pub fn admit(&mut self, topo: &Topology, q: &mut EventQueue, jobs: &Jobs, n: usize, j: u32) {
+    pub fn admit(
+        &mut self,
+        topo: &Topology,
+        q: &mut EventQueue,
+        jobs: &mut Jobs,
+        n: usize,
+        j: u32,
+    ) {
         let (est, kind) = (jobs[j].est_work, jobs[j].kind);
         let node = &self.nodes[n];
         let started = node.queue.is_empty()
@@ -405,7 +423,7 @@ impl Cluster {
     }
 
     /// After a release: the queue moves up into the freed slot.
-    pub fn refill(&mut self, topo: &Topology, q: &mut EventQueue, jobs: &Jobs, n: usize) {
+    pub fn refill(&mut self, topo: &Topology, q: &mut EventQueue, jobs: &mut Jobs, n: usize) {
         self.fill_slots(topo, q, jobs, n);
         self.refresh(topo, n);
     }
@@ -451,6 +469,9 @@ impl Cluster {
         node.queued_est = 0.0;
         let mut queue = std::mem::take(&mut node.queue);
         self.cache[n * m..(n + 1) * m].fill(CacheEntry::default());
+        if let Some(p) = &mut self.prefix {
+            p.on_node_down(topo, n);
+        }
         let off = topo.slot_off[n];
         lost.extend(self.running[off..off + busy].iter().map(|r| r.job));
         for &j in &queue {

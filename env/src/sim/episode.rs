@@ -13,7 +13,6 @@ use super::clients::{Clients, Heartbeats};
 use super::cluster::Cluster;
 use super::events::{Event, EventQueue};
 use super::jobs::Jobs;
-use super::prefix::PrefixCaches;
 use super::settle::Settler;
 use super::topology::Topology;
 use super::verify::Verifier;
@@ -31,7 +30,6 @@ pub(crate) struct Episode {
     pub settler: Settler,
     pub clients: Clients,
     heartbeats: Heartbeats,
-    pub prefix: Option<PrefixCaches>,
     /// Jobs sent to a dead node that was still listed, or held by a node when it died (with a
     /// registry), waiting out the client's timeout.
     pub failing: Vec<u32>,
@@ -63,7 +61,6 @@ impl Episode {
             settler: Settler::default(),
             clients: Clients::new(topo, seed),
             heartbeats: Heartbeats::new(topo, seed),
-            prefix: PrefixCaches::new(topo, seed),
             failing: Vec::new(),
             acc: Accounting::new(series),
             budget: Budget::default(),
@@ -212,7 +209,7 @@ impl Episode {
         self.budget.on_arrival();
         // With prefix caching a job's conversation is known before the job is drawn (its trace
         // row's hash_ids, or a synthetic session drawn first), so its model can follow it.
-        let (blocks, session) = match &mut self.prefix {
+        let (blocks, session) = match &mut self.cluster.prefix {
             Some(p) => match self.arrivals.next_trace_blocks(topo) {
                 Some(blocks) => (Some(blocks), None),
                 None => (None, p.draw_session(topo)),
@@ -225,7 +222,7 @@ impl Episode {
         };
         let mut job = self.arrivals.arrive(topo, self.q.now, conversation);
         job.client = self.clients.draw(topo);
-        if let Some(p) = &mut self.prefix {
+        if let Some(p) = &mut self.cluster.prefix {
             p.assign(topo, &mut job, blocks, session);
         }
         let j = self.jobs.insert(job);
@@ -248,10 +245,7 @@ impl Episode {
         self.acc.decisions += 1;
         self.clients.on_dispatch(job.client, n, job.est_work);
         if self.cluster.nodes[n].up {
-            if let Some(p) = &mut self.prefix {
-                p.on_admit(topo, n, &mut self.jobs[j]);
-            }
-            self.cluster.admit(topo, &mut self.q, &self.jobs, n, j);
+            self.cluster.admit(topo, &mut self.q, &mut self.jobs, n, j);
         } else {
             // Listed but dead: the request times out at the client, which tries again.
             let timeout = topo.sc.registry.expect("only a registry lists a dead node");
@@ -312,7 +306,7 @@ impl Episode {
         if self.verifier.submit(topo, &mut self.q, &self.jobs, j) {
             self.finalize(topo, j);
         }
-        self.cluster.refill(topo, &mut self.q, &self.jobs, n);
+        self.cluster.refill(topo, &mut self.q, &mut self.jobs, n);
     }
 
     /// Job `j` is verified and settled: its finality is recorded and its id freed.
@@ -333,9 +327,6 @@ impl Episode {
         let mut lost = std::mem::take(&mut self.lost);
         self.cluster
             .on_node_down(topo, &mut self.q, &self.jobs, n, &mut lost);
-        if let Some(p) = &mut self.prefix {
-            p.on_node_down(topo, n);
-        }
         if let Some(reg) = topo.sc.registry {
             // Its last heartbeat keeps it listed for a while: routers still see it as active.
             let node = &mut self.cluster.nodes[n];
@@ -402,6 +393,7 @@ impl Episode {
             cold_starts: self.cluster.cold_starts,
             arrived: self.arrivals.generated,
             prefix_blocks: self
+                .cluster
                 .prefix
                 .as_ref()
                 .map_or((0, 0), |p| (p.hit_blocks, p.total_blocks)),

@@ -1,10 +1,14 @@
 //! Prefix KV caches: each node keeps, per model, an LRU of the prompt-prefix blocks it computed;
-//! a job placed on a node skips the prefill of the leading blocks of its prompt found there.
-//! Blocks come from a trace's `hash_ids` or, for synthetic workloads, from the session model of
-//! `[prefix]`: shared system prompts and conversations whose turns reuse their own prefix.
+//! a job skips the prefill of the leading blocks of its prompt found in the cache of the node
+//! serving it when its service begins (a job queued behind an earlier turn of its conversation
+//! finds that turn's blocks). Blocks come from a trace's `hash_ids` or, for synthetic workloads,
+//! from the session model of `[prefix]`: shared system prompts and conversations whose turns
+//! reuse their own prefix.
 //!
-//! A job's blocks enter the cache when it is placed (SGLang inserts them once the prefill is
-//! computed, a job's prefill later); a node that fails loses its caches.
+//! A job's blocks enter the cache when its service begins (SGLang inserts them once the prefill
+//! is computed: a job starting while an earlier turn's prefill still runs on another slot hits
+//! blocks a little early); a node that fails loses its caches. Routers see the cache as it is at
+//! their decision, so a hit can differ from what they saw.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -151,9 +155,10 @@ impl PrefixCaches {
         self.caches[n * topo.models() + job.model as usize].prefix_hits(self.blocks(job))
     }
 
-    /// `job` placed on node `n`: its work shrinks by the prefill of its cached prefix (any
-    /// saving of an earlier placement undone first), and its blocks enter the node's cache.
-    pub fn on_admit(&mut self, topo: &Topology, n: usize, job: &mut Job) {
+    /// `job`'s service begins on node `n`: its work shrinks by the prefill of the prefix cached
+    /// there now (any saving of an earlier attempt undone first), and its blocks enter the
+    /// node's cache.
+    pub fn on_start(&mut self, topo: &Topology, n: usize, job: &mut Job) {
         let sc = &topo.sc;
         let p = sc.prefix.expect("prefix caching is on");
         let hits = self.hits(topo, n, job);

@@ -62,7 +62,7 @@ impl Episode {
                 v.own_work = e;
             }
         }
-        if let Some(p) = &self.prefix {
+        if let Some(p) = &self.cluster.prefix {
             for (n, (v, &legal)) in view.nodes.iter_mut().zip(&view.mask).enumerate() {
                 v.prefix_hit = if legal && job.prefix.1 > 0 {
                     p.hits(topo, n, &job)
