@@ -410,6 +410,11 @@ fn a_prefix_hit_shortens_prefill_by_the_cached_blocks() {
         "{m:?}"
     );
     assert_eq!(m.prefix_hit_rate, 2.0 / 8.0);
+    // Slowdown is over the full work (the hit is the router's doing): B's 2 s over 6 s.
+    assert!(
+        (m.mean_slowdown - (1.0 + 2.0 / 6.0 + 1.0) / 3.0).abs() < 1e-12,
+        "{m:?}"
+    );
 }
 
 #[test]

@@ -14,6 +14,9 @@ use super::topology::Topology;
 use crate::dist::exponential;
 use crate::scenario::InitialCache;
 
+mod capacity;
+mod memory;
+
 /// A job holding a slot. `start` is infinite while it waits for its model to load.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Running {
@@ -183,89 +186,6 @@ impl Cluster {
         &self.running[off..off + self.nodes[n].busy as usize]
     }
 
-    #[inline]
-    pub fn cache_entry(&self, topo: &Topology, n: usize, model: u32) -> &CacheEntry {
-        &self.cache[n * topo.models() + model as usize]
-    }
-
-    /// Brings node `n`'s lazily integrated busy and up time to `now`; call before changing them.
-    #[inline]
-    fn touch(&mut self, n: usize, now: f64) {
-        let node = &mut self.nodes[n];
-        let dt = now - node.last_t;
-        if node.up {
-            node.busy_int += dt * node.busy as f64;
-            node.up_int += dt;
-        }
-        node.last_t = now;
-    }
-
-    /// Brings every node's integrals to `now` (at the end of an episode).
-    pub fn touch_all(&mut self, now: f64) {
-        for n in 0..self.nodes.len() {
-            self.touch(n, now);
-        }
-    }
-
-    /// Recomputes node `n`'s idle and stranded capacity and updates the cluster totals.
-    #[inline]
-    pub fn refresh(&mut self, topo: &Topology, n: usize) {
-        let spec = &topo.sc.nodes[n];
-        let node = &self.nodes[n];
-        let idle = if node.up {
-            spec.speed * (spec.slots - node.busy) as f64
-        } else {
-            0.0
-        };
-        let stranded = if idle > 0.0 && node.queue.is_empty() && self.could_take_waiting(topo, n) {
-            idle
-        } else {
-            0.0
-        };
-        let node = &mut self.nodes[n];
-        self.cap_idle += idle - node.idle_cap;
-        self.cap_stranded += stranded - node.stranded_cap;
-        node.idle_cap = idle;
-        node.stranded_cap = stranded;
-    }
-
-    /// Whether some job waiting in a queue is of a kind node `n` can serve.
-    #[inline]
-    fn could_take_waiting(&self, topo: &Topology, n: usize) -> bool {
-        let row = topo.serve_row(n);
-        row.iter().zip(&self.waiting_bits).any(|(a, b)| a & b != 0)
-    }
-
-    /// Recomputes every node and the totals from scratch (when the set of waiting kinds changed;
-    /// also removes any floating-point drift of the incremental totals).
-    fn refresh_all(&mut self, topo: &Topology) {
-        for n in 0..self.nodes.len() {
-            self.refresh(topo, n);
-        }
-        self.cap_idle = self.nodes.iter().map(|x| x.idle_cap).sum();
-        self.cap_stranded = self.nodes.iter().map(|x| x.stranded_cap).sum();
-    }
-
-    #[inline]
-    fn waiting_add(&mut self, topo: &Topology, kind: u32) {
-        let k = kind as usize;
-        self.waiting[k] += 1;
-        if self.waiting[k] == 1 {
-            self.waiting_bits[k / 64] |= 1 << (k % 64);
-            self.refresh_all(topo);
-        }
-    }
-
-    #[inline]
-    fn waiting_remove(&mut self, topo: &Topology, kind: u32) {
-        let k = kind as usize;
-        self.waiting[k] -= 1;
-        if self.waiting[k] == 0 {
-            self.waiting_bits[k / 64] &= !(1 << (k % 64));
-            self.refresh_all(topo);
-        }
-    }
-
     /// Gives job `j` a slot on node `n` (which has a free one). Returns false, changing nothing,
     /// when the model cannot be brought into memory because other models are in use. With
     /// prefix caches, the job's prefix hit is decided here, when its service begins.
@@ -330,34 +250,6 @@ impl Cluster {
                 epoch,
             },
         );
-    }
-
-    /// Evicts least recently used idle models until `size` GB fit; false if they cannot.
-    fn make_room(&mut self, topo: &Topology, n: usize, size: f64) -> bool {
-        let models = &topo.sc.models;
-        let m = models.len();
-        let memory = topo.sc.nodes[n].memory_gb;
-        let entries = &mut self.cache[n * m..(n + 1) * m];
-        let evictable = |e: &CacheEntry| e.state == CacheState::Ready && e.pins == 0;
-        let spare: f64 = entries
-            .iter()
-            .zip(models)
-            .filter(|(e, _)| evictable(e))
-            .map(|(_, md)| md.memory_gb)
-            .sum();
-        let node = &mut self.nodes[n];
-        if node.mem_used - spare + size > memory + 1e-9 {
-            return false;
-        }
-        while node.mem_used + size > memory + 1e-9 {
-            let victim = (0..m)
-                .filter(|&mi| evictable(&entries[mi]))
-                .min_by(|&a, &b| entries[a].last_used.total_cmp(&entries[b].last_used))
-                .expect("evictable memory was counted above");
-            entries[victim].state = CacheState::Absent;
-            node.mem_used -= models[victim].memory_gb;
-        }
-        true
     }
 
     /// Starts queued jobs on node `n` while it has free slots (FIFO, head-of-line).
@@ -428,26 +320,6 @@ impl Cluster {
         self.refresh(topo, n);
     }
 
-    pub fn on_load_done(
-        &mut self,
-        topo: &Topology,
-        q: &mut EventQueue,
-        jobs: &Jobs,
-        n: usize,
-        model: u32,
-    ) {
-        self.cache[n * topo.models() + model as usize].state = CacheState::Ready;
-        // Slot order keeps the scheduling of simultaneous finishes reproducible.
-        let off = topo.slot_off[n];
-        for i in off..off + self.nodes[n].busy as usize {
-            let r = self.running[i];
-            if r.start.is_infinite() && jobs[r.job].model == model {
-                self.running[i].start = q.now;
-                self.schedule_finish(topo, q, jobs, n, r.job);
-            }
-        }
-    }
-
     /// Node `n` fails: its work in progress and queue are lost and its memory empties. The jobs
     /// it held go to `lost`, running ones first, for another routing; its repair is scheduled.
     pub fn on_node_down(
@@ -516,12 +388,6 @@ impl Cluster {
     pub fn work_left(&self, topo: &Topology, n: usize, now: f64) -> f64 {
         let speed = topo.sc.nodes[n].speed;
         work_left(self.nodes[n].queued_est, self.slots(topo, n), speed, now)
-    }
-
-    /// Node `n`'s busy slot-seconds over its slot-seconds up; `None` if it was never up.
-    pub fn busy_fraction(&self, topo: &Topology, n: usize) -> Option<f64> {
-        let node = &self.nodes[n];
-        (node.up_int > 0.0).then(|| node.busy_int / (node.up_int * topo.sc.nodes[n].slots as f64))
     }
 
     /// Jobs in node queues, and jobs holding slots (loading or running).

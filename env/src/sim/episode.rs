@@ -297,8 +297,9 @@ impl Episode {
         let answer = Answer {
             latency: now - job.arrival,
             service: topo.service_time(n, job.work),
+            // The job's full work, before any prefix hit: a denominator no routing changes.
             best_service: super::topology::quantize(
-                job.work / topo.best_speed[job.kind as usize],
+                (job.work + job.prefix_saved) / topo.best_speed[job.kind as usize],
                 topo.sc.time_quantum_s,
             ),
         };
