@@ -19,6 +19,8 @@ use super::verify::Verifier;
 use super::Outcome;
 use crate::metrics::EpisodeMetrics;
 
+mod failures;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Episode {
     pub seed: u64,
@@ -256,33 +258,6 @@ impl Episode {
         }
     }
 
-    /// A request to dead node `node` timed out: job `j` goes back to its client for another try.
-    fn on_fail_return(&mut self, j: u32, node: u32) {
-        let at = self.failing.iter().position(|&f| f == j);
-        self.failing
-            .swap_remove(at.expect("a failing job is listed"));
-        self.hand_back(j, node);
-    }
-
-    /// Job `j`'s attempt on `node` failed and its client knows: the client hears of it, and the
-    /// job waits for another routing.
-    fn hand_back(&mut self, j: u32, node: u32) {
-        self.credit(j);
-        let now = self.q.now;
-        let job = &mut self.jobs[j];
-        let fb = Feedback {
-            node,
-            latency_s: now - job.since,
-            ok: false,
-        };
-        job.since = now;
-        job.retries += 1;
-        job.failed_on = node;
-        self.clients.push_feedback(job.client, fb);
-        self.acc.retries += 1;
-        self.pending.push_back(j);
-    }
-
     fn on_finish(&mut self, topo: &Topology, n: usize, j: u32) {
         let now = self.q.now;
         self.cluster.release(topo, &self.jobs, now, n, j);
@@ -322,38 +297,6 @@ impl Episode {
             Some(s) => self.settler.add(s, v.settle_s, &mut self.q, arrival),
         }
         self.jobs.release(j);
-    }
-
-    fn on_node_down(&mut self, topo: &Topology, n: usize) {
-        let mut lost = std::mem::take(&mut self.lost);
-        self.cluster
-            .on_node_down(topo, &mut self.q, &self.jobs, n, &mut lost);
-        if let Some(reg) = topo.sc.registry {
-            // Its last heartbeat keeps it listed for a while: routers still see it as active.
-            let node = &mut self.cluster.nodes[n];
-            node.listed = true;
-            let t = self
-                .heartbeats
-                .delist_time(n, self.q.now, reg.heartbeat_s, reg.max_age_s);
-            let (node, epoch) = (n as u32, node.epoch);
-            self.q.push(t, Event::Delist { node, epoch });
-        }
-        // Work in progress is lost. Without a registry the failure is known at once and every
-        // job goes back to its client now, running ones first; with one, a client learns of it
-        // as of a dead listed node: when its request times out.
-        let node = n as u32;
-        for &j in &lost {
-            match topo.sc.registry {
-                Some(reg) => {
-                    self.failing.push(j);
-                    self.q
-                        .after(reg.fail_timeout_s, Event::FailReturn { job: j, node });
-                }
-                None => self.hand_back(j, node),
-            }
-        }
-        lost.clear();
-        self.lost = lost;
     }
 
     /// Records job `j`'s time under its current placement, when credits are on.
