@@ -278,6 +278,24 @@ fn a_dead_node_stays_listed_until_its_heartbeat_ages_out_and_its_jobs_come_back(
 }
 
 #[test]
+fn the_pooled_reference_learns_of_a_failure_at_once_even_with_a_registry() {
+    // The central queue sees every node: a job the dead node held goes to the other node now,
+    // not after a client's timeout, so the registry changes nothing for it.
+    let csv = regular_trace(400, 1.0, 1);
+    let truth = scenario("", PREFER_A, &csv);
+    let listed = scenario("", &format!("{PREFER_A}{REGISTRY}"), &csv);
+    let mut failed_holding = 0;
+    for seed in 0..10 {
+        let a = Env::new(truth.clone()).run_pooled(Some(seed)).unwrap();
+        let b = Env::new(listed.clone()).run_pooled(Some(seed)).unwrap();
+        assert_eq!(a.mean_latency_s, b.mean_latency_s, "seed {seed}");
+        assert_eq!(a.retries, b.retries, "seed {seed}");
+        failed_holding += (b.retries > 0.0) as u32;
+    }
+    assert!(failed_holding > 0, "no seed had node 0 die holding a job");
+}
+
+#[test]
 fn settlement_batches_close_on_size_and_on_timeout() {
     // One unit-speed slot, three unit jobs at 0: answered at 1, 2, 3. Batches of 2 or 10 s, a
     // 2 s block: the first two settle at 2 + 2 = 4; the third's batch times out at 3 + 10 and

@@ -45,6 +45,9 @@ pub(crate) struct Episode {
     lost: Vec<u32>,
     /// When set, every job leaving a placement records (decision, seconds under it).
     pub credits: Option<Vec<(u64, f64)>>,
+    /// Run as the pooled reference: a central queue that sees every node, so it learns of a
+    /// failure at once, with or without a registry.
+    pooled: bool,
     /// Scratch buffers of pooled dispatch.
     pub candidates: Vec<usize>,
     pub servable: Vec<u64>,
@@ -70,6 +73,7 @@ impl Episode {
             blocked: Vec::new(),
             lost: Vec::new(),
             credits: record_credits.then(Vec::new),
+            pooled: false,
             candidates: Vec::new(),
             servable: Vec::new(),
         };
@@ -95,6 +99,7 @@ impl Episode {
     /// episode. A pooled episode makes no decisions: it runs to the end.
     pub fn run(&mut self, topo: &Topology, view: &mut ClusterView, pooled: bool) -> Outcome {
         self.budget.open(self.acc.jobs_in_system, topo.nodes());
+        self.pooled = pooled;
         loop {
             if pooled {
                 self.pool_dispatch(topo);

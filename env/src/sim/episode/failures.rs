@@ -51,10 +51,11 @@ impl Episode {
         }
         // Work in progress is lost. Without a registry the failure is known at once and every
         // job goes back to its client now, running ones first; with one, a client learns of it
-        // as of a dead listed node: when its request times out.
+        // as of a dead listed node: when its request times out. The pooled reference's central
+        // queue sees the node die.
         let node = n as u32;
         for &j in &lost {
-            match topo.sc.registry {
+            match topo.sc.registry.filter(|_| !self.pooled) {
                 Some(reg) => {
                     self.failing.push(j);
                     self.q
