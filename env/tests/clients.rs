@@ -21,21 +21,37 @@ fn scenario_v(sim: &str, verification: &str, extra: &str, csv: &str) -> Arc<Scen
     Arc::new(scenario_with_trace(&toml, Some(csv)).unwrap())
 }
 
-/// One unit-speed single-slot node caching `blocks` prefix blocks of 2 tokens, replaying `csv`
-/// (with `hash_ids`); the node's `prefix_hit` at each decision, and the episode's metrics.
-fn prefix_hits_on_one_node(blocks: u32, csv: &str) -> (Vec<(u32, u32)>, haca_env::EpisodeMetrics) {
+/// One unit-speed single-slot node caching `blocks` prefix blocks of 2 tokens, replaying `csv`.
+fn one_prefix_node(blocks: u32, csv: &str) -> Arc<Scenario> {
     let extra = format!(
         "[prefix]\nblock_tokens = 2\ncache_blocks = {blocks}\n[[node_classes]]\nname = \"n\"\ncount = 1\nspeed = 1.0\nmemory_gb = 0\n"
     );
-    let mut env = Env::new(scenario("", &extra, csv));
+    scenario("", &extra, csv)
+}
+
+/// One unit-speed single-slot node caching `blocks` prefix blocks of 2 tokens, replaying `csv`
+/// (with `hash_ids`); the job's prefix blocks and the node's `prefix_hit` at each decision, and
+/// the episode's metrics.
+fn prefix_hits_on_one_node(blocks: u32, csv: &str) -> (Vec<(u32, u32)>, haca_env::EpisodeMetrics) {
+    let (hits, _, m) = prefix_views_on_one_node(blocks, csv);
+    (hits, m)
+}
+
+/// [`prefix_hits_on_one_node`] with the node's `work_left` at each decision.
+fn prefix_views_on_one_node(
+    blocks: u32,
+    csv: &str,
+) -> (Vec<(u32, u32)>, Vec<f64>, haca_env::EpisodeMetrics) {
+    let mut env = Env::new(one_prefix_node(blocks, csv));
     env.reset(Some(0));
-    let mut hits = Vec::new();
+    let (mut hits, mut work) = (Vec::new(), Vec::new());
     loop {
         let v = env.obs();
         hits.push((v.job.prefix_blocks, v.nodes[0].prefix_hit));
+        work.push(v.nodes[0].work_left);
         let step = env.step(0).unwrap();
         if step.done() {
-            return (hits, step.info.metrics.unwrap());
+            return (hits, work, step.info.metrics.unwrap());
         }
     }
 }
@@ -418,16 +434,23 @@ fn a_prefix_hit_shortens_prefill_by_the_cached_blocks() {
     // Unit prefill per token, 2-token blocks, one unit-speed slot. A (4 tokens, blocks 1 2)
     // runs 4 s; B (6 tokens, blocks 1 2 3) finds 1 2 cached and skips 4 tokens: 2 s; C (blocks
     // 5 1 2) shares no leading block: its full 6 s.
-    let (hits, m) = prefix_hits_on_one_node(
-        16,
-        "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,1 2\n10,6,0,1 2 3\n20,6,0,5 1 2\n",
-    );
+    const TRACE: &str =
+        "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,1 2\n10,6,0,1 2 3\n20,6,0,5 1 2\n";
+    let (hits, m) = prefix_hits_on_one_node(16, TRACE);
     assert_eq!(hits, [(2, 0), (3, 2), (3, 0)]);
     assert!(
         (m.mean_latency_s - (4.0 + 2.0 + 6.0) / 3.0).abs() < 1e-12,
         "{m:?}"
     );
     assert_eq!(m.prefix_hit_rate, 2.0 / 8.0);
+    // The pooled reference takes the same hits.
+    let pooled = Env::new(one_prefix_node(16, TRACE))
+        .run_pooled(Some(0))
+        .unwrap();
+    assert_eq!(
+        (pooled.prefix_hit_rate, pooled.mean_latency_s),
+        (m.prefix_hit_rate, m.mean_latency_s)
+    );
     // Slowdown is over the full work (the hit is the router's doing): B's 2 s over 6 s.
     assert!(
         (m.mean_slowdown - (1.0 + 2.0 / 6.0 + 1.0) / 3.0).abs() < 1e-12,
@@ -436,22 +459,25 @@ fn a_prefix_hit_shortens_prefill_by_the_cached_blocks() {
 }
 
 #[test]
-fn a_prefix_hit_is_decided_when_service_begins() {
+fn a_job_placed_behind_an_earlier_turn_finds_its_blocks_and_is_queued_with_the_saving() {
     // One unit-speed slot, 2-token blocks. A (blocks 9 10) runs 0-4. B (blocks 1 2) arrives at
-    // 0.5 and waits behind A until 4. C (blocks 1 2 3, 6 tokens) arrives at 1, while B is still
-    // queued: the router sees no hit (B's blocks are not computed), but by C's start at 8 they
-    // are: 2 hits, 2 tokens left, 8-10. D (blocks 1 2 3 4, 8 tokens) at 20: 3 hits, 2 s.
-    let (hits, m) = prefix_hits_on_one_node(
+    // 0.5 and waits behind A. C (blocks 1 2 3, 6 tokens) arrives at 1 while B is still queued:
+    // B starts before C on this FIFO node, so C will find B's blocks; the router sees those 2
+    // hits, and C queues with 2 tokens of work left: 8-10. E (blocks 50, 2 tokens) at 2 sees
+    // the node's work as A's 2 left + B's 4 + C's 2 = 8, and runs 10-12. D (blocks 1 2 3 4,
+    // 8 tokens) at 20: 3 hits, 2 s.
+    let (hits, work, m) = prefix_views_on_one_node(
         16,
-        "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,9 10\n0.5,4,0,1 2\n1,6,0,1 2 3\n20,8,0,1 2 3 4\n",
+        "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,9 10\n0.5,4,0,1 2\n1,6,0,1 2 3\n2,2,0,50\n20,8,0,1 2 3 4\n",
     );
-    assert_eq!(hits, [(2, 0), (2, 0), (3, 0), (4, 3)]);
-    let latencies = [4.0, 8.0 - 0.5, 10.0 - 1.0, 2.0];
+    assert_eq!(hits, [(2, 0), (2, 0), (3, 2), (1, 0), (4, 3)]);
+    assert_eq!(work[3], 8.0);
+    let latencies = [4.0, 8.0 - 0.5, 10.0 - 1.0, 12.0 - 2.0, 2.0];
     assert!(
-        (m.mean_latency_s - latencies.iter().sum::<f64>() / 4.0).abs() < 1e-12,
+        (m.mean_latency_s - latencies.iter().sum::<f64>() / 5.0).abs() < 1e-12,
         "{m:?}"
     );
-    assert_eq!(m.prefix_hit_rate, 5.0 / 11.0);
+    assert_eq!(m.prefix_hit_rate, 5.0 / 12.0);
 }
 
 #[test]

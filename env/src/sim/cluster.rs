@@ -188,7 +188,8 @@ impl Cluster {
 
     /// Gives job `j` a slot on node `n` (which has a free one). Returns false, changing nothing,
     /// when the model cannot be brought into memory because other models are in use. With
-    /// prefix caches, the job's prefix hit is decided here, when its service begins.
+    /// `take_hit` (a job placed and started at once, as the pooled queue does), its prefix hit
+    /// is taken here, once the slot is sure.
     pub fn start(
         &mut self,
         topo: &Topology,
@@ -196,6 +197,7 @@ impl Cluster {
         jobs: &mut Jobs,
         n: usize,
         j: u32,
+        take_hit: bool,
     ) -> bool {
         let job = jobs[j];
         let ci = n * topo.models() + job.model as usize;
@@ -219,8 +221,8 @@ impl Cluster {
                 q.after(topo.load_time[job.model as usize], event);
             }
         }
-        if let Some(p) = &mut self.prefix {
-            p.on_start(topo, n, &mut jobs[j]);
+        if let (true, Some(p)) = (take_hit, &mut self.prefix) {
+            p.take_hit(topo, n, &mut jobs[j]);
         }
         let job = jobs[j];
         self.cache[ci].pins += 1;
@@ -258,9 +260,7 @@ impl Cluster {
             let Some(&j) = self.nodes[n].queue.front() else {
                 break;
             };
-            // The estimate it was queued with (a prefix hit at its start changes it).
-            let queued = jobs[j].est_work;
-            if !self.start(topo, q, jobs, n, j) {
+            if !self.start(topo, q, jobs, n, j, false) {
                 break;
             }
             let node = &mut self.nodes[n];
@@ -268,13 +268,14 @@ impl Cluster {
             node.queued_est = if node.queue.is_empty() {
                 0.0
             } else {
-                node.queued_est - queued
+                node.queued_est - jobs[j].est_work
             };
             self.waiting_remove(topo, jobs[j].kind);
         }
     }
 
-    /// Job `j`, routed to node `n`: starts at once when the node is free, else joins its queue.
+    /// Job `j`, routed to node `n`: takes its prefix hit, then starts at once when the node is
+    /// free, else joins its queue.
     pub fn admit(
         &mut self,
         topo: &Topology,
@@ -283,11 +284,14 @@ impl Cluster {
         n: usize,
         j: u32,
     ) {
+        if let Some(p) = &mut self.prefix {
+            p.take_hit(topo, n, &mut jobs[j]);
+        }
         let (est, kind) = (jobs[j].est_work, jobs[j].kind);
         let node = &self.nodes[n];
         let started = node.queue.is_empty()
             && node.busy < topo.sc.nodes[n].slots
-            && self.start(topo, q, jobs, n, j);
+            && self.start(topo, q, jobs, n, j, false);
         if !started {
             let node = &mut self.nodes[n];
             node.queue.push_back(j);

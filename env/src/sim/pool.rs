@@ -65,7 +65,10 @@ impl Episode {
         let mut placed = false;
         for &n in &cand {
             self.jobs[j].node = n as u32;
-            if self.cluster.start(topo, &mut self.q, &mut self.jobs, n, j) {
+            if self
+                .cluster
+                .start(topo, &mut self.q, &mut self.jobs, n, j, true)
+            {
                 self.cluster.refresh(topo, n);
                 placed = true;
                 break;

@@ -1,14 +1,15 @@
 //! Prefix KV caches: each node keeps, per model, an LRU of the prompt-prefix blocks it computed;
-//! a job skips the prefill of the leading blocks of its prompt found in the cache of the node
-//! serving it when its service begins (a job queued behind an earlier turn of its conversation
-//! finds that turn's blocks). Blocks come from a trace's `hash_ids` or, for synthetic workloads,
-//! from the session model of `[prefix]`: shared system prompts and conversations whose turns
-//! reuse their own prefix.
+//! a job skips the prefill of the leading blocks of its prompt cached on the node serving it.
+//! Blocks come from a trace's `hash_ids` or, for synthetic workloads, from the session model of
+//! `[prefix]`: shared system prompts and conversations whose turns reuse their own prefix.
 //!
-//! A job's blocks enter the cache when its service begins (SGLang inserts them once the prefill
-//! is computed: a job starting while an earlier turn's prefill still runs on another slot hits
-//! blocks a little early); a node that fails loses its caches. Routers see the cache as it is at
-//! their decision, so a hit can differ from what they saw.
+//! The hit is taken, and the job's blocks enter the cache, when the job is placed. A node serves
+//! its queue in order, so the blocks a job finds when placed are exactly those of the jobs that
+//! start before it: the hit it will get when its service begins (a failure empties the queue
+//! and the cache together). So the router sees that hit (as SGLang's router sees the prompts it
+//! routed), and the queued work is estimated with it. Optimistic only where the blocks are not
+//! computed yet when the job starts: an earlier turn's prefill still running on another slot,
+//! or a cold model load under way. A node that fails loses its caches.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -155,10 +156,9 @@ impl PrefixCaches {
         self.caches[n * topo.models() + job.model as usize].prefix_hits(self.blocks(job))
     }
 
-    /// `job`'s service begins on node `n`: its work shrinks by the prefill of the prefix cached
-    /// there now (any saving of an earlier attempt undone first), and its blocks enter the
-    /// node's cache.
-    pub fn on_start(&mut self, topo: &Topology, n: usize, job: &mut Job) {
+    /// `job` goes to node `n`: its work shrinks by the prefill of the prefix cached there (any
+    /// saving of an earlier attempt undone first), and its blocks enter the node's cache.
+    pub fn take_hit(&mut self, topo: &Topology, n: usize, job: &mut Job) {
         let sc = &topo.sc;
         let p = sc.prefix.expect("prefix caching is on");
         let hits = self.hits(topo, n, job);
