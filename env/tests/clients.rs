@@ -481,6 +481,38 @@ fn a_job_placed_behind_an_earlier_turn_finds_its_blocks_and_is_queued_with_the_s
 }
 
 #[test]
+fn a_job_lost_with_its_node_comes_back_with_its_full_work() {
+    // Node a (index 0, failing) and node b, unit speed, 2-token blocks. A (blocks 1 2) runs on a
+    // 0-4; B (blocks 1 2 3, 6 tokens) goes to a at 10 and finds 2 blocks: 2 tokens of work. On
+    // seeds where a dies while B runs, B comes back to be routed again with its full 6: the
+    // saving was a's cache, which died with it.
+    let extra = "[prefix]\nblock_tokens = 2\ncache_blocks = 16\n[[node_classes]]\nname = \"a\"\ncount = 1\nspeed = 1.0\nmemory_gb = 0\nmtbf_s = 30\nmttr_s = 100000\n[[node_classes]]\nname = \"b\"\ncount = 1\nspeed = 1.0\nmemory_gb = 0\n";
+    let csv = "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,1 2\n10,6,0,1 2 3\n";
+    let sc = scenario("", extra, csv);
+    let mut retried = 0;
+    for seed in 0..200 {
+        let mut env = Env::new(sc.clone());
+        env.reset(Some(seed));
+        loop {
+            let v = env.obs();
+            let (job, hit) = (v.job, v.nodes[0].prefix_hit);
+            if job.prefix_blocks == 3 && job.retries == 0 && v.mask[0] {
+                assert_eq!((hit, job.est_work), (2, 6.0), "seed {seed}: first routing");
+            }
+            if job.prefix_blocks == 3 && job.retries > 0 {
+                assert_eq!(job.est_work, 6.0, "seed {seed}: the retry");
+                retried += 1;
+            }
+            let n = if v.mask[0] { 0 } else { 1 };
+            if env.step(n).unwrap().done() {
+                break;
+            }
+        }
+    }
+    assert!(retried > 0, "no seed lost B with node a");
+}
+
+#[test]
 fn a_small_prefix_cache_evicts_its_least_recently_used_blocks() {
     // Capacity 2 blocks: after C (blocks 7 8) the cache holds 7 8 only, so D (1 2) misses.
     let (hits, _) = prefix_hits_on_one_node(

@@ -29,7 +29,8 @@ pub(crate) struct Job {
     pub failed_on: u32,
     /// Its prefix blocks are `blocks[prefix.0..prefix.0 + prefix.1]` of the episode's arena.
     pub prefix: (u32, u32),
-    /// Work its cached prefix saves at its current placement (already taken off `work`).
+    /// Work its cached prefix saves at its current placement (already taken off `work`; given
+    /// back when the placement fails).
     pub prefix_saved: f64,
 }
 

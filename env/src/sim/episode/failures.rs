@@ -22,6 +22,10 @@ impl Episode {
         self.credit(j);
         let now = self.q.now;
         let job = &mut self.jobs[j];
+        // The failed node's prefix saving goes with it: the router sees the job's full work.
+        job.work += job.prefix_saved;
+        job.est_work += job.prefix_saved;
+        job.prefix_saved = 0.0;
         let fb = Feedback {
             node,
             latency_s: now - job.since,
