@@ -187,9 +187,8 @@ impl Cluster {
     }
 
     /// Gives job `j` a slot on node `n` (which has a free one). Returns false, changing nothing,
-    /// when the model cannot be brought into memory because other models are in use. With
-    /// `take_hit` (a job placed and started at once, as the pooled queue does), its prefix hit
-    /// is taken here, once the slot is sure.
+    /// when its model cannot be brought into memory. With `take_hit` (the pooled queue places
+    /// and starts at once) the job's prefix hit is taken here, once the slot is sure.
     pub fn start(
         &mut self,
         topo: &Topology,
@@ -274,8 +273,7 @@ impl Cluster {
         }
     }
 
-    /// Job `j`, routed to node `n`: takes its prefix hit, then starts at once when the node is
-    /// free, else joins its queue.
+    /// Job `j`, routed to node `n`: takes its prefix hit, starts at once if the node is free.
     pub fn admit(
         &mut self,
         topo: &Topology,
@@ -392,12 +390,5 @@ impl Cluster {
     pub fn work_left(&self, topo: &Topology, n: usize, now: f64) -> f64 {
         let speed = topo.sc.nodes[n].speed;
         work_left(self.nodes[n].queued_est, self.slots(topo, n), speed, now)
-    }
-
-    /// Jobs in node queues, and jobs holding slots (loading or running).
-    pub fn held(&self) -> (u64, u64) {
-        let queued: usize = self.nodes.iter().map(|n| n.queue.len()).sum();
-        let in_slots: usize = self.nodes.iter().map(|n| n.busy as usize).sum();
-        (queued as u64, in_slots as u64)
     }
 }

@@ -1,5 +1,6 @@
 //! Idle and stranded capacity, kept up to date per node so that the cluster totals cost O(1)
-//! per change, and the lazily integrated busy time behind per-node busy fractions.
+//! per change, the lazily integrated busy time behind per-node busy fractions, and the jobs the
+//! nodes hold.
 
 use super::Cluster;
 use crate::sim::topology::Topology;
@@ -87,5 +88,12 @@ impl Cluster {
     pub fn busy_fraction(&self, topo: &Topology, n: usize) -> Option<f64> {
         let node = &self.nodes[n];
         (node.up_int > 0.0).then(|| node.busy_int / (node.up_int * topo.sc.nodes[n].slots as f64))
+    }
+
+    /// Jobs in node queues, and jobs holding slots (loading or running).
+    pub fn held(&self) -> (u64, u64) {
+        let queued: usize = self.nodes.iter().map(|n| n.queue.len()).sum();
+        let in_slots: usize = self.nodes.iter().map(|n| n.busy as usize).sum();
+        (queued as u64, in_slots as u64)
     }
 }
