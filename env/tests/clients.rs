@@ -464,20 +464,21 @@ fn a_job_placed_behind_an_earlier_turn_finds_its_blocks_and_is_queued_with_the_s
     // 0.5 and waits behind A. C (blocks 1 2 3, 6 tokens) arrives at 1 while B is still queued:
     // B starts before C on this FIFO node, so C will find B's blocks; the router sees those 2
     // hits, and C queues with 2 tokens of work left: 8-10. E (blocks 50, 2 tokens) at 2 sees
-    // the node's work as A's 2 left + B's 4 + C's 2 = 8, and runs 10-12. D (blocks 1 2 3 4,
-    // 8 tokens) at 20: 3 hits, 2 s.
+    // the node's work as A's 2 left + B's 4 + C's 2 = 8, and runs 10-12. F (blocks 60) at 9
+    // sees C running with 1 left (its reduced work) + E's 2 = 3, and runs 12-14. D (blocks 1 2
+    // 3 4, 8 tokens) at 20: 3 hits, 2 s.
     let (hits, work, m) = prefix_views_on_one_node(
         16,
-        "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,9 10\n0.5,4,0,1 2\n1,6,0,1 2 3\n2,2,0,50\n20,8,0,1 2 3 4\n",
+        "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,9 10\n0.5,4,0,1 2\n1,6,0,1 2 3\n2,2,0,50\n9,2,0,60\n20,8,0,1 2 3 4\n",
     );
-    assert_eq!(hits, [(2, 0), (2, 0), (3, 2), (1, 0), (4, 3)]);
-    assert_eq!(work[3], 8.0);
-    let latencies = [4.0, 8.0 - 0.5, 10.0 - 1.0, 12.0 - 2.0, 2.0];
+    assert_eq!(hits, [(2, 0), (2, 0), (3, 2), (1, 0), (1, 0), (4, 3)]);
+    assert_eq!((work[3], work[4]), (8.0, 3.0));
+    let latencies = [4.0, 8.0 - 0.5, 10.0 - 1.0, 12.0 - 2.0, 14.0 - 9.0, 2.0];
     assert!(
-        (m.mean_latency_s - latencies.iter().sum::<f64>() / 5.0).abs() < 1e-12,
+        (m.mean_latency_s - latencies.iter().sum::<f64>() / 6.0).abs() < 1e-12,
         "{m:?}"
     );
-    assert_eq!(m.prefix_hit_rate, 5.0 / 12.0);
+    assert_eq!(m.prefix_hit_rate, 5.0 / 13.0);
 }
 
 #[test]
@@ -510,6 +511,61 @@ fn a_job_lost_with_its_node_comes_back_with_its_full_work() {
         }
     }
     assert!(retried > 0, "no seed lost B with node a");
+}
+
+#[test]
+fn an_evicted_model_takes_its_prefix_blocks_with_it() {
+    // One 10 GB node, two 6 GB models: one fits at a time. X (model a) computes blocks k 1000;
+    // Y (model b) evicts a; Z, X's conversation again (model a), finds a cold model and no
+    // cached blocks: the KV cache lived in the evicted model's memory.
+    let toml = |csv_blocks: &str| {
+        let extra = "[prefix]\nblock_tokens = 2\ncache_blocks = 16\n[hosting]\nload_fixed_s = 0\nload_gbps = 6\n[workload]\npopularity = [1.0, 1.0]\n[[models]]\nname = \"b\"\nmemory_gb = 6\nprefill_cost = 1.0\ndecode_cost = 0.0\n[[node_classes]]\nname = \"n\"\ncount = 1\nspeed = 1.0\nmemory_gb = 10\n";
+        let sim = "initial_cache = \"empty\"";
+        let text = common::unit_work_scenario_with(sim, "", extra)
+            .replace("name = \"m\"\nmemory_gb = 0", "name = \"a\"\nmemory_gb = 6");
+        Arc::new(scenario_with_trace(&text, Some(csv_blocks)).unwrap())
+    };
+    // A conversation's model follows its first block: find one of each.
+    let model_of = |k: u64| {
+        let csv = format!("arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,{k} 1000\n");
+        let mut env = Env::new(toml(&csv));
+        env.reset(Some(0)).0.job.model
+    };
+    let ka = (1..64)
+        .find(|&k| model_of(k) == 0)
+        .expect("a block for model a");
+    let kb = (1..64)
+        .find(|&k| model_of(k) == 1)
+        .expect("a block for model b");
+    let csv = format!(
+        "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,{ka} 1000\n20,4,0,{kb} 2000\n40,4,0,{ka} 1000\n"
+    );
+    let mut env = Env::new(toml(&csv));
+    env.reset(Some(0));
+    let mut seen = Vec::new();
+    loop {
+        let v = env.obs();
+        seen.push((v.job.model, v.nodes[0].model_ready, v.nodes[0].prefix_hit));
+        if env.step(0).unwrap().done() {
+            break;
+        }
+    }
+    assert_eq!(seen, [(0, false, 0), (1, false, 0), (0, false, 0)]);
+    assert_eq!(env.info().metrics.unwrap().prefix_hit_rate, 0.0);
+}
+
+#[test]
+fn a_client_counts_its_own_dispatches_with_their_prefix_saving() {
+    // No scrape after the start: the client's view is the empty node plus its own dispatches.
+    // A (4 tokens) and B (blocks 1 2 3, hitting A's 1 2: 2 tokens) are its own: C sees 6.
+    let extra = "[prefix]\nblock_tokens = 2\ncache_blocks = 16\n[[node_classes]]\nname = \"n\"\ncount = 1\nspeed = 1.0\nmemory_gb = 0\n";
+    let csv = "arrival_s,input_tokens,output_tokens,hash_ids\n0,4,0,1 2\n0,6,0,1 2 3\n0,2,0,9\n";
+    let mut env = Env::new(scenario("scrape_interval_s = 1000", extra, csv));
+    env.reset(Some(0));
+    env.step(0).unwrap();
+    env.step(0).unwrap();
+    let v = env.obs();
+    assert_eq!((v.nodes[0].own_jobs, v.nodes[0].own_work), (2, 6.0));
 }
 
 #[test]

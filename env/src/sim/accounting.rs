@@ -16,7 +16,7 @@ pub struct JobCounts {
     /// Loading a model or running.
     pub in_slots: u64,
     /// Sent to a dead node still listed in the registry, or held by a node when it died (with a
-    /// registry), waiting out the client's timeout.
+    /// registry, when routed), waiting out the client's timeout.
     pub failing: u64,
     pub verifying: u64,
     /// Verified, waiting for their settlement batch.

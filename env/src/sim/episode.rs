@@ -33,7 +33,8 @@ pub(crate) struct Episode {
     pub clients: Clients,
     heartbeats: Heartbeats,
     /// Jobs sent to a dead node that was still listed, or held by a node when it died (with a
-    /// registry), waiting out the client's timeout.
+    /// registry, when routed: the pooled queue takes them back at once), waiting out the
+    /// client's timeout.
     pub failing: Vec<u32>,
     pub acc: Accounting,
     pub budget: Budget,
@@ -250,10 +251,13 @@ impl Episode {
         job.decision = self.acc.decisions;
         job.node = n as u32;
         self.acc.decisions += 1;
-        self.clients.on_dispatch(job.client, n, job.est_work);
+        let client = job.client;
         if self.cluster.nodes[n].up {
             self.cluster.admit(topo, &mut self.q, &mut self.jobs, n, j);
+            // The client knows the saving its routing bought: it counts the work as queued.
+            self.clients.on_dispatch(client, n, self.jobs[j].est_work);
         } else {
+            self.clients.on_dispatch(client, n, self.jobs[j].est_work);
             // Listed but dead: the request times out at the client, which tries again.
             let timeout = topo.sc.registry.expect("only a registry lists a dead node");
             self.failing.push(j);

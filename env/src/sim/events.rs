@@ -34,8 +34,8 @@ pub(crate) enum Event {
         node: u32,
         epoch: u32,
     },
-    /// A job sent to a dead node, or held by one when it died (with a registry), comes back to
-    /// its client after the timeout.
+    /// A job sent to a dead node, or held by one when it died (with a registry, when routed),
+    /// comes back to its client after the timeout.
     FailReturn {
         job: u32,
         node: u32,

@@ -9,7 +9,8 @@
 //! and the cache together). So the router sees that hit (as SGLang's router sees the prompts it
 //! routed), and the queued work is estimated with it. Optimistic only where the blocks are not
 //! computed yet when the job starts: an earlier turn's prefill still running on another slot,
-//! or a cold model load under way. A node that fails loses its caches.
+//! or a cold model load under way. A node that fails loses its caches, and a model evicted from
+//! a node's memory its cache there.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -177,6 +178,11 @@ impl PrefixCaches {
         for &b in &self.arena[off as usize..(off + len) as usize] {
             cache.touch(b, cap);
         }
+    }
+
+    /// Model `model` left node `n`'s memory: its cache there is gone.
+    pub fn on_model_evicted(&mut self, topo: &Topology, n: usize, model: usize) {
+        self.caches[n * topo.models() + model] = Lru::default();
     }
 
     /// Node `n` failed: its caches are gone.

@@ -11,7 +11,8 @@ impl Cluster {
         &self.cache[n * topo.models() + model as usize]
     }
 
-    /// Evicts least recently used idle models until `size` GB fit; false if they cannot.
+    /// Evicts least recently used idle models until `size` GB fit; false if they cannot. An
+    /// evicted model's prefix KV blocks go with it (they lived in its GPU memory).
     pub(super) fn make_room(&mut self, topo: &Topology, n: usize, size: f64) -> bool {
         let models = &topo.sc.models;
         let m = models.len();
@@ -35,6 +36,9 @@ impl Cluster {
                 .expect("evictable memory was counted above");
             entries[victim].state = CacheState::Absent;
             node.mem_used -= models[victim].memory_gb;
+            if let Some(p) = &mut self.prefix {
+                p.on_model_evicted(topo, n, victim);
+            }
         }
         true
     }
