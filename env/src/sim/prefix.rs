@@ -157,8 +157,9 @@ impl PrefixCaches {
         self.caches[n * topo.models() + job.model as usize].prefix_hits(self.blocks(job))
     }
 
-    /// `job` goes to node `n`: its work shrinks by the prefill of the prefix cached there (any
-    /// saving of an earlier attempt undone first), and its blocks enter the node's cache.
+    /// `job` goes to node `n`: its work shrinks by the prefill of the prefix cached there, and
+    /// its blocks enter the node's cache. A job handed back after a failure has had any earlier
+    /// saving given back (`Episode::hand_back`), so every job comes here with none.
     pub fn take_hit(&mut self, topo: &Topology, n: usize, job: &mut Job) {
         let sc = &topo.sc;
         let p = sc.prefix.expect("prefix caching is on");
@@ -169,8 +170,12 @@ impl PrefixCaches {
         let per_token = sc.models[job.model as usize].prefill_cost
             * sc.verification.multiplier[job.mode.index()];
         let saved = tokens * per_token;
-        job.work += job.prefix_saved - saved;
-        job.est_work += job.prefix_saved - saved;
+        debug_assert_eq!(
+            job.prefix_saved, 0.0,
+            "a placed job carries no earlier saving"
+        );
+        job.work -= saved;
+        job.est_work -= saved;
         job.prefix_saved = saved;
         let cap = sc.nodes[n].kv_blocks as usize;
         let (off, len) = job.prefix;

@@ -73,3 +73,15 @@ random_offset = false
 "#
     )
 }
+
+/// Unit work per input token on unit-speed nodes, replaying `trace.csv`; `extra` holds the
+/// node classes and any other tables, `sim` more lines of `[sim]`.
+pub fn scenario(sim: &str, extra: &str, csv: &str) -> Arc<Scenario> {
+    scenario_v(sim, "", extra, csv)
+}
+
+/// [`scenario`] with more lines of `[verification]`.
+pub fn scenario_v(sim: &str, verification: &str, extra: &str, csv: &str) -> Arc<Scenario> {
+    let toml = unit_work_scenario_with(sim, verification, extra);
+    Arc::new(scenario_with_trace(&toml, Some(csv)).unwrap())
+}
