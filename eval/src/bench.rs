@@ -101,6 +101,8 @@ fn random_view(n: usize, rng: &mut haca_policy::Rng) -> haca_policy::ClusterView
             prefix_hit: 0,
             own_jobs: 0,
             own_work: 0.0,
+            own_answered: 0,
+            own_answered_work: 0.0,
         })
         .collect();
     let mask = (0..n).map(|i| i == 0 || rng.uniform() < 0.9).collect();

@@ -27,8 +27,10 @@
 //! | `zk` | 1 if zk-capable |
 //! | `idle` | 1 if a slot is idle and nothing is queued |
 //! | `model_mem_frac` | `model_gb / memory_gb` (0 when the node reports no memory) |
-//! | `ln_local_delay` | `ln(1 + local_expected_delay(job, client_share) / T)`: the deciding client's estimate with its own dispatches since the scrape counted `1 / share` times (equals `ln_expected_delay` with one client or fresh observations; see `NodeView::local_expected_delay`) |
+//! | `ln_local_delay` | `ln(1 + dispatch_expected_delay(job, client_share) / T)`: the deciding client's estimate with its own dispatches since the scrape counted `1 / share` times (equals `ln_expected_delay` with one client or fresh observations; see `NodeView::dispatch_expected_delay`) |
 //! | `prefix_hit_frac` | cached blocks of the job's prefix here / its prefix blocks (0 without prefix caching) |
+//! | `ln_answered_delay` | `ln(1 + local_expected_delay(job, client_share) / T)`: `ln_local_delay`'s estimate less the client's own requests that came back from the node since the scrape (`lsq`'s estimate; equals `ln_expected_delay` with fresh observations; see `NodeView::local_expected_delay`) |
+//! | `ln_own_answered` | `ln(1 + own_answered)`: the client's requests that came back from the node since the scrape (0 with fresh observations) |
 //!
 //! | job column | value |
 //! |---|---|
@@ -52,11 +54,12 @@ use crate::obs::ObsMut;
 use crate::view::{ClusterView, Verification};
 
 /// Version of the feature layout and normalization below. Version 2 appended the node columns
-/// `ln_local_delay` and `prefix_hit_frac` and the global column `ln_inv_share`; files of version
-/// 1 still load (see `crate::schema`).
-pub const FEATURE_SCHEMA_VERSION: u32 = 2;
+/// `ln_local_delay` and `prefix_hit_frac` and the global column `ln_inv_share`; version 3 the
+/// node columns `ln_answered_delay` and `ln_own_answered`. Files of versions 1 and 2 still load
+/// (see `crate::schema`).
+pub const FEATURE_SCHEMA_VERSION: u32 = 3;
 
-pub const NODE_FEATURE_NAMES: [&str; 14] = [
+pub const NODE_FEATURE_NAMES: [&str; 16] = [
     "speed",
     "ln_slots",
     "busy_frac",
@@ -71,6 +74,8 @@ pub const NODE_FEATURE_NAMES: [&str; 14] = [
     "model_mem_frac",
     "ln_local_delay",
     "prefix_hit_frac",
+    "ln_answered_delay",
+    "ln_own_answered",
 ];
 pub const JOB_FEATURE_NAMES: [&str; 8] = [
     "ln_input",
@@ -197,7 +202,7 @@ pub fn encode_with_scales(view: &ClusterView, scales: crate::view::Scales, out: 
         row[12] = if node.own_jobs == 0 {
             row[5]
         } else if cap > 0.0 {
-            ln1p(node.local_expected_delay(j, view.client_share) * inv_t)
+            ln1p(node.dispatch_expected_delay(j, view.client_share) * inv_t)
         } else {
             0.0
         };
@@ -206,6 +211,14 @@ pub fn encode_with_scales(view: &ClusterView, scales: crate::view::Scales, out: 
         } else {
             0.0
         };
+        row[14] = if node.own_answered == 0 {
+            row[12]
+        } else if cap > 0.0 {
+            ln1p(node.local_expected_delay(j, view.client_share) * inv_t)
+        } else {
+            0.0
+        };
+        row[15] = ln1p_count(node.own_answered);
         mask[i] = view.mask[i];
         legal += view.mask[i] as usize;
         if node.up {
@@ -267,6 +280,8 @@ mod tests {
             prefix_hit: 0,
             own_jobs: 0,
             own_work: 0.0,
+            own_answered: 0,
+            own_answered_work: 0.0,
         };
         ClusterView {
             now: 10.0,
@@ -293,6 +308,21 @@ mod tests {
         }
     }
 
+    /// The node rows and the global block of `view` (two rows).
+    fn encode_nodes(view: &ClusterView) -> (Vec<f32>, [f32; GLOBAL_FEATURES]) {
+        let mut nodes = vec![0.0; 2 * NODE_FEATURES];
+        let (mut job, mut global, mut mask) =
+            ([0.0; JOB_FEATURES], [0.0; GLOBAL_FEATURES], [true; 2]);
+        let out = ObsMut {
+            nodes: &mut nodes,
+            job: &mut job,
+            global: &mut global,
+            mask: &mut mask,
+        };
+        encode(view, out);
+        (nodes, global)
+    }
+
     #[test]
     fn local_delay_counts_own_dispatches_for_the_unseen_others_and_prefix_hits_are_fractions() {
         let mut view = two_node_view();
@@ -303,21 +333,35 @@ mod tests {
         view.nodes[0].own_work = 2.0;
         view.nodes[0].prefix_hit = 3;
         view.job.prefix_blocks = 4;
-        let mut nodes = vec![0.0; 2 * NODE_FEATURES];
-        let (mut job, mut global, mut mask) =
-            ([0.0; JOB_FEATURES], [0.0; GLOBAL_FEATURES], [true; 2]);
-        let out = ObsMut {
-            nodes: &mut nodes,
-            job: &mut job,
-            global: &mut global,
-            mask: &mut mask,
-        };
-        encode(&view, out);
+        let (nodes, global) = encode_nodes(&view);
         assert!((nodes[12] - 6.5f32.ln()).abs() < 1e-6, "{}", nodes[12]);
         assert_eq!(nodes[13], 0.75);
+        assert_eq!(nodes[14], nodes[12], "no answers: the same estimate");
+        assert_eq!(nodes[15], 0.0);
         // The scheduler's own estimate (`ln_expected_delay`) is unchanged by the share.
         assert!((nodes[5] - 5f32.ln()).abs() < 1e-6);
         assert!((global[5] - 4f32.ln()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn answered_delay_takes_the_clients_returned_requests_off_its_estimate() {
+        let mut view = two_node_view();
+        view.client_share = 0.25;
+        view.nodes[0].own_jobs = 1;
+        view.nodes[0].own_work = 2.0;
+        // Two answers (6 units) off queue 4 and work 14: queue 2, work 8, wait 4 s, load 2,
+        // service 2: 8 s = 4 T. `ln_local_delay` (dispatches alone) stays at 5.5 T.
+        view.nodes[0].own_answered = 2;
+        view.nodes[0].own_answered_work = 6.0;
+        let nodes = encode_nodes(&view).0;
+        assert!((nodes[14] - 5f32.ln()).abs() < 1e-6, "{}", nodes[14]);
+        assert!((nodes[15] - 3f32.ln()).abs() < 1e-6);
+        assert!((nodes[12] - 6.5f32.ln()).abs() < 1e-6);
+        // Five answers empty the queue and free its one slot: no wait, 4 s = 2 T.
+        view.nodes[0].own_answered = 5;
+        view.nodes[0].own_answered_work = 20.0;
+        let nodes = encode_nodes(&view).0;
+        assert!((nodes[14] - 3f32.ln()).abs() < 1e-6, "{}", nodes[14]);
     }
 
     #[test]
@@ -350,6 +394,8 @@ mod tests {
             0.0,
             0.0,
             0.25,
+            5f32.ln(),
+            0.0,
             5f32.ln(),
             0.0,
         ];

@@ -89,6 +89,12 @@ pub struct NodeView {
     /// work: already in `queue_len` and `work_left` (0 with fresh observations).
     pub own_jobs: u32,
     pub own_work: f64,
+    /// The deciding client's own requests that came back from here since the last scrape
+    /// (answered, or failed), dispatched before or after it, and their estimated work: jobs the
+    /// client knows are no longer on the node. Not subtracted from `queue_len` and `work_left`
+    /// (0 with fresh observations).
+    pub own_answered: u32,
+    pub own_answered_work: f64,
 }
 
 impl NodeView {
@@ -114,21 +120,38 @@ impl NodeView {
         self.expected_delay_of(job.est_work - saved)
     }
 
-    /// [`NodeView::expected_delay`] on this client's local estimate of the node: its own
-    /// dispatches since the scrape count `1 / share` times, standing in for the other clients'
-    /// dispatches it cannot see (the estimate `lsq` routes on). With one client, or fresh
-    /// observations, equal to `expected_delay`.
+    /// [`NodeView::expected_delay`] on this client's local estimate of the node (the estimate
+    /// `lsq` routes on): its own dispatches since the scrape count `1 / share` times, standing in
+    /// for the other clients' dispatches it cannot see, and its own requests that came back since
+    /// leave the node, each once (the others' answers it cannot see, and scaling its own up to
+    /// stand for them herds: every client would see the nodes it had answers from as drained).
+    /// With fresh observations equal to `expected_delay`.
     pub fn local_expected_delay(&self, job: &JobView, share: f64) -> f64 {
-        if self.own_jobs == 0 {
-            return self.expected_delay(job);
-        }
+        self.local_estimate(share, true).expected_delay(job)
+    }
+
+    /// [`NodeView::local_expected_delay`] without the client's answers: its dispatches alone
+    /// (feature schema 2's `ln_local_delay`; with one client, `expected_delay`).
+    pub fn dispatch_expected_delay(&self, job: &JobView, share: f64) -> f64 {
+        self.local_estimate(share, false).expected_delay(job)
+    }
+
+    fn local_estimate(&self, share: f64, answers: bool) -> NodeView {
         let others = 1.0 / share.clamp(1e-9, 1.0) - 1.0;
-        let est = NodeView {
+        let mut est = NodeView {
             queue_len: self.queue_len + (self.own_jobs as f64 * others).round() as u32,
             work_left: self.work_left + self.own_work * others,
             ..*self
         };
-        est.expected_delay(job)
+        if answers && self.own_answered > 0 {
+            // Gone from the queue first; past it, slots the answered jobs held are free.
+            let gone = self.own_answered;
+            let from_queue = gone.min(est.queue_len);
+            est.queue_len -= from_queue;
+            est.busy_slots = est.busy_slots.saturating_sub(gone - from_queue);
+            est.work_left = (est.work_left - self.own_answered_work).max(0.0);
+        }
+        est
     }
 
     fn expected_delay_of(&self, work: f64) -> f64 {

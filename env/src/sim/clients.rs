@@ -1,6 +1,6 @@
 //! What belongs to the clients rather than to the nodes: which client sent each job, each
-//! client's own dispatches since the last scrape (its view adds them to the shared snapshot;
-//! the other clients' it never sees), the outcomes of its requests, and the registry through
+//! client's own dispatches and the requests that came back to it since the last scrape (its
+//! view adds them to the shared snapshot; the other clients' it never sees), the outcomes of its requests, and the registry through
 //! which every client learns which nodes are alive.
 
 use haca_policy::rng::derive_seed;
@@ -15,9 +15,11 @@ pub(crate) struct Clients {
     /// episode consumes exactly the random numbers it did before clients existed).
     rng: Option<Rng>,
     /// Entry `c * nodes + n`: client `c`'s dispatches to node `n` since the last scrape, and
-    /// their estimated work.
+    /// their estimated work; then its requests that came back from `n` since.
     disp_count: Vec<u32>,
     disp_est: Vec<f64>,
+    ans_count: Vec<u32>,
+    ans_est: Vec<f64>,
     feedback: Vec<Vec<Feedback>>,
 }
 
@@ -30,6 +32,8 @@ impl Clients {
             rng: (count > 1).then(|| Rng::new(derive_seed(episode_seed, crate::streams::CLIENTS))),
             disp_count: vec![0; count * nodes],
             disp_est: vec![0.0; count * nodes],
+            ans_count: vec![0; count * nodes],
+            ans_est: vec![0.0; count * nodes],
             feedback: vec![Vec::new(); count],
         }
     }
@@ -53,10 +57,29 @@ impl Clients {
         self.disp_est[i] += est;
     }
 
+    /// Client `c`'s request to node `n` came back (answered, or failed there): the client knows
+    /// the job is no longer on the node.
+    #[inline]
+    pub fn on_answer(&mut self, client: u32, n: usize, est: f64) {
+        let i = client as usize * self.nodes + n;
+        self.ans_count[i] += 1;
+        self.ans_est[i] += est;
+    }
+
+    /// Client `c`'s requests that came back from each node since the last scrape (answered or
+    /// failed): counts and estimated work.
+    #[inline]
+    pub fn answered_row(&self, c: u32) -> (&[u32], &[f64]) {
+        let r = c as usize * self.nodes..(c as usize + 1) * self.nodes;
+        (&self.ans_count[r.clone()], &self.ans_est[r])
+    }
+
     /// A scrape: every client's view starts again from the shared snapshot.
     pub fn on_scrape(&mut self) {
         self.disp_count.fill(0);
         self.disp_est.fill(0.0);
+        self.ans_count.fill(0);
+        self.ans_est.fill(0.0);
     }
 
     /// Client `c`'s dispatches per node since the last scrape: counts and estimated work.

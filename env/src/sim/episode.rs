@@ -278,6 +278,7 @@ impl Episode {
             ok: true,
         };
         self.clients.push_feedback(job.client, fb);
+        self.clients.on_answer(job.client, n, job.est_work);
         let answer = Answer {
             latency: now - job.arrival,
             service: topo.service_time(n, job.work),

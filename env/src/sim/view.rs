@@ -52,14 +52,20 @@ impl Episode {
             v.load_s = if ready { 0.0 } else { load_s };
         }
         if stale {
-            // The deciding client adds its own dispatches since the scrape (only its own). With
-            // fresh views they are in the truth already and `own_*` stay 0.
+            // The deciding client adds its own dispatches since the scrape (only its own), and
+            // knows which of its requests came back. With fresh views they are in the truth
+            // already and `own_*` stay 0.
             let (count, est) = self.clients.row(job.client);
             for (v, (&k, &e)) in view.nodes.iter_mut().zip(count.iter().zip(est)) {
                 v.queue_len += k;
                 v.work_left += e;
                 v.own_jobs = k;
                 v.own_work = e;
+            }
+            let (count, est) = self.clients.answered_row(job.client);
+            for (v, (&k, &e)) in view.nodes.iter_mut().zip(count.iter().zip(est)) {
+                v.own_answered = k;
+                v.own_answered_work = e;
             }
         }
         if let Some(p) = &self.cluster.prefix {
@@ -113,6 +119,8 @@ impl Episode {
             v.work_left = c.work_left(topo, n, now);
             v.own_jobs = 0;
             v.own_work = 0.0;
+            v.own_answered = 0;
+            v.own_answered_work = 0.0;
         }
         if view
             .mask

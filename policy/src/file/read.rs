@@ -39,7 +39,7 @@ impl Policy {
         }
         let digest = verified_digest(&st, &meta, path)?;
         let schema = get("feature_schema_version").unwrap_or_default();
-        let Some(legacy) = crate::schema::is_legacy(&schema) else {
+        let Some(layout) = crate::schema::Layout::of(&schema) else {
             return Err(PolicyError::FeatureSchema {
                 path: p(),
                 found: schema,
@@ -72,11 +72,10 @@ impl Policy {
                 .map(|v| v as usize)
                 .ok_or_else(|| bad("architecture", format!("needs a whole number `{k}`")))
         };
-        let (node_cols, global_cols) = crate::schema::block_sizes(legacy);
         for (k, expected) in [
-            ("node_features", node_cols),
+            ("node_features", layout.node),
             ("job_features", JOB_FEATURES),
-            ("global_features", global_cols),
+            ("global_features", layout.global),
         ] {
             let v = field(k)?;
             if v != expected {
@@ -207,9 +206,8 @@ impl Policy {
         };
         let mut tensors = Vec::new();
         for (name, shape) in arch.tensor_shapes() {
-            let data = if legacy && name == "embed.weight" {
-                let v1 = [arch.hidden, crate::schema::V1_INPUT_FEATURES];
-                crate::schema::widen_embed(&read(&name, &v1)?, arch.hidden)
+            let data = if !layout.is_current() && name == "embed.weight" {
+                layout.widen_embed(&read(&name, &[arch.hidden, layout.input()])?)
             } else {
                 read(&name, &shape)?
             };
@@ -221,18 +219,9 @@ impl Policy {
         ) {
             (false, false) => None,
             _ => {
-                let width = if legacy {
-                    crate::schema::V1_INPUT_FEATURES
-                } else {
-                    INPUT_FEATURES
-                };
-                let mean = read("obs_norm.mean", &[width])?;
-                let std = read("obs_norm.std", &[width])?;
-                let (mean, std) = if legacy {
-                    crate::schema::widen_norm(&mean, &std)
-                } else {
-                    (mean, std)
-                };
+                let mean = read("obs_norm.mean", &[layout.input()])?;
+                let std = read("obs_norm.std", &[layout.input()])?;
+                let (mean, std) = layout.widen_norm(&mean, &std);
                 if let Some(i) = std.iter().position(|s| *s <= 0.0) {
                     return Err(bad(
                         "obs_norm.std",

@@ -22,6 +22,8 @@ impl Episode {
         self.credit(j);
         let now = self.q.now;
         let job = &mut self.jobs[j];
+        self.clients
+            .on_answer(job.client, node as usize, job.est_work);
         // The failed node's prefix saving goes with it: the router sees the job's full work.
         job.work += job.prefix_saved;
         job.est_work += job.prefix_saved;
