@@ -116,6 +116,47 @@ memory_gb = 0
     }
 }
 
+#[test]
+fn a_client_takes_its_answered_requests_off_its_estimate() {
+    // One node, no scrape after 0, jobs of 1 s every 2 s: each is answered before the next
+    // arrives, so every client's requests since the scrape have all come back. `lsq` takes them
+    // off its estimate once; what it imagines the other client sent (its own again, share 1/2)
+    // stays. Its dispatches alone count all of them twice.
+    let sc = scenario(
+        "scrape_interval_s = 1000",
+        r#"
+[clients]
+count = 2
+[[node_classes]]
+name = "n"
+count = 1
+speed = 1.0
+memory_gb = 0
+"#,
+        &regular_trace(20, 2.0, 1),
+    );
+    let mut env = Env::new(sc);
+    env.reset(Some(5));
+    let mut sent = [0u32; 2];
+    loop {
+        let v = env.obs();
+        let (c, n0) = (v.client as usize, v.nodes[0]);
+        assert_eq!((n0.own_jobs, n0.own_answered), (sent[c], sent[c]));
+        assert_eq!(n0.own_answered_work, n0.own_work);
+        // Speed 1, one slot: a second of service per unit of estimated work.
+        let service = v.job.est_work;
+        let local = n0.local_expected_delay(&v.job, v.client_share);
+        assert_eq!(local, service + n0.own_work, "client {c} at {}", v.now);
+        let unanswered = n0.dispatch_expected_delay(&v.job, v.client_share);
+        assert_eq!(unanswered, service + 2.0 * n0.own_work);
+        sent[c] += 1;
+        if env.step(0).unwrap().done() {
+            break;
+        }
+    }
+    assert!(sent[0] > 0 && sent[1] > 0);
+}
+
 const PREFER_A: &str = r#"
 [[node_classes]]
 name = "a"

@@ -115,11 +115,17 @@ fn dispatched_and_portable_forward_passes_are_bit_identical() {
     }
 }
 
-#[test]
-fn a_schema_1_file_loads_and_ignores_the_columns_it_never_saw() {
-    // checkpoints/park.safetensors was exported with feature schema 1 (12 node columns).
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkpoints/park.safetensors");
+/// Loads `file` (of an earlier schema) and checks that whatever the columns it never saw hold
+/// (node columns `new_nodes`, and the last global column when `new_global`), its scores and
+/// value do not move.
+fn ignores_the_columns_it_never_saw(
+    file: &str,
+    new_nodes: std::ops::Range<usize>,
+    new_global: bool,
+) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../checkpoints")
+        .join(file);
     let p = Policy::load(&path).unwrap();
     let mut rng = Rng::new(3);
     let mut scratch = Scratch::default();
@@ -131,19 +137,37 @@ fn a_schema_1_file_loads_and_ignores_the_columns_it_never_saw() {
             &mut scratch,
             &mut before,
         );
-        // Whatever the new columns hold, the scores do not move.
         for row in nodes.chunks_exact_mut(NODE_FEATURES) {
-            row[12] = rng.uniform() as f32 * 5.0;
-            row[13] = rng.uniform() as f32;
+            for c in new_nodes.clone() {
+                row[c] = rng.uniform() as f32 * 5.0;
+            }
         }
-        global[GLOBAL_FEATURES - 1] = 3.0;
+        if new_global {
+            global[GLOBAL_FEATURES - 1] = 3.0;
+        }
         let mut after = vec![0.0f32; n];
         let v1 = p.network.forward(
             Obs::new(&nodes, &job, &global, &mask),
             &mut scratch,
             &mut after,
         );
-        assert_eq!(before, after);
-        assert_eq!(v0, v1);
+        assert_eq!(before, after, "{file}");
+        assert_eq!(v0, v1, "{file}");
     }
+}
+
+#[test]
+fn a_schema_1_file_loads_and_ignores_the_columns_it_never_saw() {
+    // Exported with feature schema 1 (12 node columns, 5 global).
+    ignores_the_columns_it_never_saw("park.safetensors", 12..NODE_FEATURES, true);
+}
+
+#[test]
+fn a_schema_2_file_loads_and_ignores_the_answer_columns() {
+    // Exported with feature schema 2 (14 node columns).
+    ignores_the_columns_it_never_saw(
+        "trace-mooncake-prefix.safetensors",
+        14..NODE_FEATURES,
+        false,
+    );
 }
