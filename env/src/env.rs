@@ -341,13 +341,16 @@ impl Env {
         Ok(())
     }
 
-    /// Per-job credit: when on, every job that leaves a placement (answered, or handed back by
-    /// a failure) records the decision that placed it and the seconds it spent in the system
-    /// under that placement; [`Env::take_credits`] collects them. The credits of an episode sum
-    /// to its jobs integral (every job's latency), so a trainer can charge each routing
-    /// decision with what its own job cost instead of spreading that cost over later steps.
-    pub fn set_record_credits(&mut self, on: bool) {
-        self.sim.set_record_credits(on);
+    /// Per-job credit: unless `Off`, every job that leaves a placement (answered, or handed
+    /// back by a failure) records the decision that placed it and its credit;
+    /// [`Env::take_credits`] collects them. With [`CreditMode::Latency`] the credit is the
+    /// seconds it spent in the system under that placement, and an episode's credits sum to its
+    /// jobs integral (every job's latency), so a trainer can charge each routing decision with
+    /// what its own job cost instead of spreading that cost over later steps.
+    /// [`CreditMode::Marginal`] adds the waiting the job imposed on the jobs queued behind it:
+    /// what the decision cost the network.
+    pub fn set_credit_mode(&mut self, mode: crate::CreditMode) {
+        self.sim.set_credit_mode(mode);
     }
 
     /// Moves the credits recorded since the last call into `out` as (decision, seconds).

@@ -68,6 +68,6 @@ pub use scenario::{
     ArrivalProcess, Arrivals, InitialCache, Model, Node, RewardWeights, Scenario, ScenarioError,
     VerificationLayer, Workload,
 };
-pub use sim::JobCounts;
+pub use sim::{CreditMode, JobCounts};
 pub use trace::{Trace, TraceError};
 pub use vec_env::{in_pool, AutoresetMode, EnvOutcome, VecEnv, VecEnvError};

@@ -67,7 +67,7 @@ pub struct EnvOutcome {
     pub truncated: bool,
     /// Metrics of the episode that ended in the last step, if one did.
     pub final_metrics: Option<EpisodeMetrics>,
-    /// With [`VecEnv::record_credits`]: the per-job credits the env recorded in the last step,
+    /// With [`VecEnv::credit_mode`]: the per-job credits the env recorded in the last step,
     /// as (decision, seconds), belonging to episode `credit_episode` (the episode that was
     /// running when the step began: with `SameStep` a reset may follow in the same step).
     pub credits: Vec<(u64, f64)>,
@@ -206,9 +206,9 @@ impl VecEnv {
             });
     }
 
-    /// Turns per-job credit recording on or off in every env (see [`Env::set_record_credits`]).
-    pub fn record_credits(&mut self, on: bool) {
-        self.envs.iter_mut().for_each(|e| e.set_record_credits(on));
+    /// Sets every env's per-job credit (see [`Env::set_credit_mode`]).
+    pub fn credit_mode(&mut self, mode: crate::CreditMode) {
+        self.envs.iter_mut().for_each(|e| e.set_credit_mode(mode));
     }
 
     /// Every env's state as (seed stream, episode seed, actions), and which wait for a reset

@@ -2,13 +2,13 @@
 
 mod common;
 
-use haca_env::Env;
+use haca_env::{CreditMode, Env};
 use haca_policy::{RandomRouter, Router};
 
 /// Runs one episode with credits on; returns (sum of credits, sum of job-seconds from the
 /// steps' `info.job_seconds`, the credits).
 fn episode(env: &mut Env, seed: u64) -> (f64, f64, Vec<(u64, f64)>) {
-    env.set_record_credits(true);
+    env.set_credit_mode(CreditMode::Latency);
     env.reset(Some(seed));
     let mut router = RandomRouter::new(seed);
     let (mut credits, mut job_seconds) = (Vec::new(), 0.0);
@@ -61,7 +61,7 @@ fn credits_are_each_jobs_own_time_in_the_system() {
         "",
     );
     let mut env = common::env_with_trace(&toml, csv);
-    env.set_record_credits(true);
+    env.set_credit_mode(CreditMode::Latency);
     env.reset(Some(0));
     let mut credits = Vec::new();
     env.step(0).unwrap();
@@ -76,13 +76,39 @@ fn credits_are_each_jobs_own_time_in_the_system() {
     assert_eq!(credits, vec![(0, 5.0), (1, 7.0)]);
 }
 
+/// Marginal credit on one unit-speed slot: A (work 2) at 0, B (1) at 0.5, C (1) at 1. A runs
+/// 0-2 while B waits 1.5 s and C 1 s behind it: 2 + 2.5. B runs 2-3 while C waits 1 s: 2.5 + 1.
+/// C runs 3-4 with nobody behind: 3.
+#[test]
+fn marginal_credit_adds_the_waiting_a_job_imposed_on_the_queue() {
+    let csv = "arrival_s,input_tokens,output_tokens\n0,2,0\n0.5,1,0\n1,1,0\n";
+    let toml = common::unit_work_scenario(
+        "[[node_classes]]\nname = \"n\"\ncount = 1\nspeed = 1.0\nmemory_gb = 0\n",
+        "",
+    );
+    let mut env = common::env_with_trace(&toml, csv);
+    env.set_credit_mode(CreditMode::Marginal);
+    env.reset(Some(0));
+    let mut credits = Vec::new();
+    while !env.step(0).unwrap().done() {}
+    env.take_credits(&mut credits);
+    assert_eq!(credits, vec![(0, 4.5), (1, 3.5), (2, 3.0)]);
+    // The same episode credited by latency alone: 2, 2.5, 3.
+    env.set_credit_mode(CreditMode::Latency);
+    env.reset(Some(0));
+    credits.clear();
+    while !env.step(0).unwrap().done() {}
+    env.take_credits(&mut credits);
+    assert_eq!(credits, vec![(0, 2.0), (1, 2.5), (2, 3.0)]);
+}
+
 /// With registry liveness, a job sent to a dead listed node waits out the fail timeout: it is
 /// still owed to the decision that sent it, so it is among the outstanding credits, as every
 /// queued and running job is.
 #[test]
 fn outstanding_credits_cover_every_placed_job_failing_ones_included() {
     let mut env = Env::new(common::shipped_scenario("haca-clients"));
-    env.set_record_credits(true);
+    env.set_credit_mode(CreditMode::Latency);
     let (mut open, mut seen_failing) = (Vec::new(), 0);
     for seed in 0..4 {
         env.reset(Some(seed));

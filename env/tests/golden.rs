@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use haca_env::{Env, EpisodeMetrics};
+use haca_env::{CreditMode, Env, EpisodeMetrics};
 use haca_policy::{router_by_name, ClusterView};
 
 /// FNV-1a over 64-bit words: small, stable across Rust versions (unlike `DefaultHasher`).
@@ -77,7 +77,7 @@ fn digest(path: &Path, router: &str, episodes: u32, max_steps: u64) -> u64 {
     let mut env = Env::from_file(path).unwrap();
     let mut router = router_by_name(router, 11).unwrap();
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-    env.set_record_credits(true);
+    env.set_credit_mode(CreditMode::Latency);
     env.record_stranded_series(Some(30.0));
     let mut credits = Vec::new();
     for ep in 0..episodes {

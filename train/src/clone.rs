@@ -168,7 +168,7 @@ impl Trainer {
             AutoresetMode::SameStep,
         );
         let per_job = cfg.per_job_credit();
-        venv.record_credits(per_job);
+        venv.credit_mode(cfg.credit_mode());
         let mut credits = Credits::new(envs, &self.scenario.reward);
         let base = Stream::Clone.member(cfg.seed, round);
         venv.reset(base);

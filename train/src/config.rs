@@ -107,8 +107,11 @@ pub struct TrainConfig {
     /// minus the job-seconds spent in the system between two decisions, shared by every job
     /// present. `per_job`: each decision is charged the seconds its own job then spends in the
     /// system (on its answer, or when a failure hands it back), on the step that routed it;
-    /// an episode's total is the same, but the cost of a choice lands on the choice. Jobs still
-    /// in the system when a rollout ends are charged their time so far.
+    /// an episode's total is the same, but the cost of a choice lands on the choice. `marginal`:
+    /// `per_job` plus the waiting the job imposed on the jobs queued behind it while it held its
+    /// slot, so a choice also pays what it cost the others (with `gamma = 0` each decision is a
+    /// bandit arm charged its own marginal cost). Jobs still in the system when a rollout ends
+    /// are charged their time so far.
     #[serde(default = "integral")]
     pub reward_credit: String,
     /// Training episodes end at their last arrival, truncated (bootstrapped from the critic),
@@ -213,8 +216,19 @@ impl TrainConfig {
         }
     }
 
+    /// Whether decisions are charged per job (`per_job` or `marginal`) rather than by the
+    /// reward's integral.
     pub fn per_job_credit(&self) -> bool {
-        self.reward_credit == "per_job"
+        self.credit_mode() != haca_env::CreditMode::Off
+    }
+
+    /// What the env records for each placed job (`Off` for `integral`).
+    pub fn credit_mode(&self) -> haca_env::CreditMode {
+        match self.reward_credit.as_str() {
+            "per_job" => haca_env::CreditMode::Latency,
+            "marginal" => haca_env::CreditMode::Marginal,
+            _ => haca_env::CreditMode::Off,
+        }
     }
 
     /// The evaluations' [`Selection`](haca_policy::Selection) (`eval_selection`).
@@ -285,7 +299,10 @@ impl TrainConfig {
             ),
             (
                 "reward_credit",
-                matches!(self.reward_credit.as_str(), "integral" | "per_job"),
+                matches!(
+                    self.reward_credit.as_str(),
+                    "integral" | "per_job" | "marginal"
+                ),
             ),
             (
                 "input_groups",
@@ -351,7 +368,7 @@ impl TrainConfig {
             }
             let choices = match *name {
                 "eval_selection" => Some((&self.eval_selection, "greedy or sample")),
-                "reward_credit" => Some((&self.reward_credit, "integral or per_job")),
+                "reward_credit" => Some((&self.reward_credit, "integral, per_job or marginal")),
                 _ => None,
             };
             if let Some((value, expected)) = choices {

@@ -1,5 +1,6 @@
 //! Per-job credit (`reward_credit = "per_job"`): each routing decision is charged the seconds
-//! its own job spends in the system, on the step that routed it.
+//! its own job spends in the system, on the step that routed it; `marginal` adds the waiting the
+//! job imposed on the jobs queued behind it (the env computes both, see `haca_env::CreditMode`).
 //!
 //! The scenario's reward charges every step with the job-seconds that pass until the next
 //! decision, shared by all jobs present; a choice's own cost (its job finishing late on a slow
@@ -8,6 +9,12 @@
 //! it. An episode's credits sum to the same jobs integral (every job's latency), so the
 //! undiscounted objective is unchanged; the cost of a choice lands on the choice. What a choice
 //! does to other jobs still reaches it through their credits, discounted.
+//!
+//! That last part is noise where many decisions interleave: the jobs queued behind a choice's
+//! job are charged to other decisions, among the credits of every other client's choices.
+//! `marginal` charges that waiting to the choice that caused it (every queued second is then
+//! counted twice over an episode, once for the job that waited and once for the job it waited
+//! behind), so with `gamma = 0` a decision's reward is its own marginal cost to the network.
 //!
 //! Rollout arrays are step-major, `[T, E]` flattened.
 

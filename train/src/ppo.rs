@@ -204,7 +204,7 @@ impl Trainer {
             cfg.envs,
             AutoresetMode::SameStep,
         );
-        venv.record_credits(cfg.per_job_credit());
+        venv.credit_mode(cfg.credit_mode());
         if state.envs.is_empty() {
             // A fresh run (or a checkpoint from before env snapshots: its envs restart).
             venv.reset_groups(Stream::Envs.seed(cfg.seed), cfg.input_groups);

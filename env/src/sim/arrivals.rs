@@ -212,6 +212,7 @@ impl Arrivals {
             failed_on: u32::MAX,
             prefix: (0, 0),
             prefix_saved: 0.0,
+            wait_mark: 0.0,
         }
     }
 }

@@ -41,6 +41,10 @@ pub(crate) struct NodeState {
     busy_int: f64,
     up_int: f64,
     last_t: f64,
+    /// Queued job-seconds on the node (`∫ queue length dt`) up to `wait_t`: the waiting its
+    /// running jobs impose on the queue (see [`Cluster::externality`]).
+    wait_int: f64,
+    wait_t: f64,
     // Contributions to the cluster totals, kept to update the totals by difference.
     idle_cap: f64,
     stranded_cap: f64,
@@ -223,6 +227,8 @@ impl Cluster {
         if let (true, Some(p)) = (take_hit, &mut self.prefix) {
             p.take_hit(topo, n, &mut jobs[j]);
         }
+        self.touch_wait(n, q.now);
+        jobs[j].wait_mark = self.nodes[n].wait_int;
         let job = jobs[j];
         self.cache[ci].pins += 1;
         self.cache[ci].last_used = q.now;
@@ -291,12 +297,26 @@ impl Cluster {
             && node.busy < topo.sc.nodes[n].slots
             && self.start(topo, q, jobs, n, j, false);
         if !started {
+            self.touch_wait(n, q.now);
             let node = &mut self.nodes[n];
             node.queue.push_back(j);
             node.queued_est += est;
             self.waiting_add(topo, kind);
         }
         self.refresh(topo, n);
+    }
+
+    fn touch_wait(&mut self, n: usize, now: f64) {
+        let node = &mut self.nodes[n];
+        node.wait_int += (now - node.wait_t) * node.queue.len() as f64;
+        node.wait_t = now;
+    }
+
+    /// The waiting job `j` imposed on node `n`'s queue while it held a slot, in job-seconds: the
+    /// queue's job-seconds over that time, shared by the node's slots. Call before its release.
+    pub fn externality(&mut self, topo: &Topology, jobs: &Jobs, n: usize, j: u32, now: f64) -> f64 {
+        self.touch_wait(n, now);
+        (self.nodes[n].wait_int - jobs[j].wait_mark) / topo.sc.nodes[n].slots as f64
     }
 
     /// Job `j` finished on node `n`: frees its slot and unpins its model.
@@ -333,6 +353,7 @@ impl Cluster {
         lost: &mut Vec<u32>,
     ) {
         self.touch(n, q.now);
+        self.touch_wait(n, q.now);
         let m = topo.models();
         let node = &mut self.nodes[n];
         node.up = false;

@@ -44,8 +44,10 @@ pub(crate) struct Episode {
     pub blocked: Vec<u32>,
     /// Jobs a failure handed back, reused between failures.
     lost: Vec<u32>,
-    /// When set, every job leaving a placement records (decision, seconds under it).
+    /// When set, every job leaving a placement records (decision, seconds under it), plus with
+    /// [`CreditMode::Marginal`] the waiting it imposed on its node's queue.
     pub credits: Option<Vec<(u64, f64)>>,
+    externality: bool,
     /// Run as the pooled reference: a central queue that sees every node, so it learns of a
     /// failure at once, with or without a registry.
     pooled: bool,
@@ -54,9 +56,24 @@ pub(crate) struct Episode {
     pub servable: Vec<u64>,
 }
 
+/// What a placed job's credit charges the decision that placed it (see
+/// [`crate::Env::set_credit_mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CreditMode {
+    /// No credits are recorded.
+    #[default]
+    Off,
+    /// The seconds the job spent in the system under that placement.
+    Latency,
+    /// Those seconds plus the waiting it imposed on the jobs queued behind it while it held its
+    /// slot (job-seconds, shared by the node's slots): the decision's marginal cost to the
+    /// network, not only to its own job.
+    Marginal,
+}
+
 impl Episode {
     /// The episode drawn from `seed`, its first arrival, failures and scrape scheduled.
-    pub fn new(topo: &Topology, seed: u64, record_credits: bool, series: Option<f64>) -> Episode {
+    pub fn new(topo: &Topology, seed: u64, credit: CreditMode, series: Option<f64>) -> Episode {
         let mut ep = Episode {
             seed,
             q: EventQueue::default(),
@@ -73,7 +90,8 @@ impl Episode {
             pending: VecDeque::new(),
             blocked: Vec::new(),
             lost: Vec::new(),
-            credits: record_credits.then(Vec::new),
+            credits: (credit != CreditMode::Off).then(Vec::new),
+            externality: credit == CreditMode::Marginal,
             pooled: false,
             candidates: Vec::new(),
             servable: Vec::new(),
@@ -269,9 +287,14 @@ impl Episode {
 
     fn on_finish(&mut self, topo: &Topology, n: usize, j: u32) {
         let now = self.q.now;
+        let ext = if self.externality {
+            self.cluster.externality(topo, &self.jobs, n, j, now)
+        } else {
+            0.0
+        };
         self.cluster.release(topo, &self.jobs, now, n, j);
         let job = self.jobs[j];
-        self.credit(j);
+        self.credit_with(j, ext);
         let fb = Feedback {
             node: n as u32,
             latency_s: now - job.since,
@@ -309,12 +332,21 @@ impl Episode {
         self.jobs.release(j);
     }
 
+    pub fn set_externality(&mut self, on: bool) {
+        self.externality = on;
+    }
+
     /// Records job `j`'s time under its current placement, when credits are on.
-    fn credit(&mut self, j: u32) {
+    pub(super) fn credit(&mut self, j: u32) {
+        self.credit_with(j, 0.0);
+    }
+
+    /// [`Episode::credit`] plus `extra` job-seconds it cost others.
+    fn credit_with(&mut self, j: u32, extra: f64) {
         let job = &self.jobs[j];
         if let Some(credits) = &mut self.credits {
             if job.decision != u64::MAX {
-                credits.push((job.decision, self.q.now - job.since));
+                credits.push((job.decision, self.q.now - job.since + extra));
             }
         }
     }

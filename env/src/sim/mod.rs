@@ -35,6 +35,7 @@ use haca_policy::rng::derive_seed;
 use haca_policy::{ClusterView, Rng};
 
 pub use accounting::{JobCounts, Series};
+pub use episode::CreditMode;
 use episode::Episode;
 use topology::Topology;
 
@@ -61,7 +62,7 @@ pub(crate) struct Sim {
     seed_rng: Rng,
     /// The view of the current decision (valid after `run` returned `Decision`).
     pub view: ClusterView,
-    record_credits: bool,
+    credit_mode: CreditMode,
     series_bin: Option<f64>,
     ep: Episode,
 }
@@ -73,9 +74,9 @@ impl Sim {
             base: sc,
             view: topo.empty_view(),
             seed_rng: Rng::new(0),
-            record_credits: false,
+            credit_mode: CreditMode::Off,
             series_bin: None,
-            ep: Episode::new(&topo, 0, false, None),
+            ep: Episode::new(&topo, 0, CreditMode::Off, None),
             topo,
         }
     }
@@ -112,7 +113,7 @@ impl Sim {
     /// copy records neither credits nor a series.
     pub fn fork_future(&mut self, seed: u64) {
         self.ep.resample(seed);
-        self.set_record_credits(false);
+        self.set_credit_mode(CreditMode::Off);
         self.record_series(None);
     }
 
@@ -141,7 +142,7 @@ impl Sim {
             self.topo = Arc::new(Topology::new(Arc::new(variant)));
             self.view = self.topo.empty_view();
         }
-        self.ep = Episode::new(&self.topo, seed, self.record_credits, self.series_bin);
+        self.ep = Episode::new(&self.topo, seed, self.credit_mode, self.series_bin);
     }
 
     /// Runs events until the next decision or the end of the episode.
@@ -171,15 +172,18 @@ impl Sim {
         self.ep.acc.last_job_seconds
     }
 
-    /// When on, every job leaving a placement (answered, or handed back by a failure) records
-    /// (the decision that placed it, its seconds in the system under that placement).
-    pub fn set_record_credits(&mut self, on: bool) {
-        self.record_credits = on;
+    /// Unless `Off`, every job leaving a placement (answered, or handed back by a failure)
+    /// records (the decision that placed it, its credit: see [`CreditMode`]). Takes effect from
+    /// the next episode; turning recording on or off applies at once.
+    pub fn set_credit_mode(&mut self, mode: CreditMode) {
+        self.credit_mode = mode;
+        let on = mode != CreditMode::Off;
         match (&mut self.ep.credits, on) {
             (None, true) => self.ep.credits = Some(Vec::new()),
             (Some(_), false) => self.ep.credits = None,
             _ => {}
         }
+        self.ep.set_externality(mode == CreditMode::Marginal);
     }
 
     /// Moves the credits recorded so far into `out`.
