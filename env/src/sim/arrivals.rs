@@ -212,7 +212,6 @@ impl Arrivals {
             failed_on: u32::MAX,
             prefix: (0, 0),
             prefix_saved: 0.0,
-            wait_mark: 0.0,
         }
     }
 }

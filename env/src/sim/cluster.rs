@@ -23,6 +23,8 @@ pub(crate) struct Running {
     pub job: u32,
     pub est: f64,
     pub start: f64,
+    /// The node's queue integral (`NodeState::wait_int`) when it took the slot.
+    wait_mark: f64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -151,6 +153,7 @@ impl Cluster {
             job: 0,
             est: 0.0,
             start: 0.0,
+            wait_mark: 0.0,
         };
         Cluster {
             nodes,
@@ -228,7 +231,6 @@ impl Cluster {
             p.take_hit(topo, n, &mut jobs[j]);
         }
         self.touch_wait(n, q.now);
-        jobs[j].wait_mark = self.nodes[n].wait_int;
         let job = jobs[j];
         self.cache[ci].pins += 1;
         self.cache[ci].last_used = q.now;
@@ -238,6 +240,7 @@ impl Cluster {
             job: j,
             est: job.est_work,
             start,
+            wait_mark: node.wait_int,
         };
         node.busy += 1;
         if start.is_finite() {
@@ -306,22 +309,19 @@ impl Cluster {
         self.refresh(topo, n);
     }
 
+    /// Brings node `n`'s queue integral to `now`: call before its queue length changes.
     fn touch_wait(&mut self, n: usize, now: f64) {
         let node = &mut self.nodes[n];
         node.wait_int += (now - node.wait_t) * node.queue.len() as f64;
         node.wait_t = now;
     }
 
-    /// The waiting job `j` imposed on node `n`'s queue while it held a slot, in job-seconds: the
-    /// queue's job-seconds over that time, shared by the node's slots. Call before its release.
-    pub fn externality(&mut self, topo: &Topology, jobs: &Jobs, n: usize, j: u32, now: f64) -> f64 {
-        self.touch_wait(n, now);
-        (self.nodes[n].wait_int - jobs[j].wait_mark) / topo.sc.nodes[n].slots as f64
-    }
-
-    /// Job `j` finished on node `n`: frees its slot and unpins its model.
-    pub fn release(&mut self, topo: &Topology, jobs: &Jobs, now: f64, n: usize, j: u32) {
+    /// Job `j` finished on node `n`: frees its slot and unpins its model. Returns the waiting it
+    /// imposed on the node's queue while it held the slot, in job-seconds: the queue's
+    /// job-seconds over that time, shared by the node's slots (its marginal credit's extra).
+    pub fn release(&mut self, topo: &Topology, jobs: &Jobs, now: f64, n: usize, j: u32) -> f64 {
         self.touch(n, now);
+        self.touch_wait(n, now);
         let node = &mut self.nodes[n];
         let off = topo.slot_off[n];
         let slots = &mut self.running[off..off + node.busy as usize];
@@ -329,11 +329,13 @@ impl Cluster {
             .iter()
             .position(|r| r.job == j)
             .expect("finished job holds a slot");
+        let imposed = (node.wait_int - slots[pos].wait_mark) / topo.sc.nodes[n].slots as f64;
         slots.swap(pos, slots.len() - 1);
         node.busy -= 1;
         let e = &mut self.cache[n * topo.models() + jobs[j].model as usize];
         e.pins -= 1;
         e.last_used = now;
+        imposed
     }
 
     /// After a release: the queue moves up into the freed slot.

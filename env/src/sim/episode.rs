@@ -287,14 +287,9 @@ impl Episode {
 
     fn on_finish(&mut self, topo: &Topology, n: usize, j: u32) {
         let now = self.q.now;
-        let ext = if self.externality {
-            self.cluster.externality(topo, &self.jobs, n, j, now)
-        } else {
-            0.0
-        };
-        self.cluster.release(topo, &self.jobs, now, n, j);
+        let imposed = self.cluster.release(topo, &self.jobs, now, n, j);
         let job = self.jobs[j];
-        self.credit_with(j, ext);
+        self.credit_with(j, if self.externality { imposed } else { 0.0 });
         let fb = Feedback {
             node: n as u32,
             latency_s: now - job.since,

@@ -32,8 +32,6 @@ pub(crate) struct Job {
     /// Work its cached prefix saves at its current placement (already taken off `work`; given
     /// back when the placement fails).
     pub prefix_saved: f64,
-    /// Its node's queue integral (`NodeState::wait_int`) when it took its slot.
-    pub wait_mark: f64,
 }
 
 #[derive(Debug, Clone, Default)]
