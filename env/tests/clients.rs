@@ -18,24 +18,19 @@ fn regular_trace(n: usize, gap: f64, work: u32) -> String {
     csv
 }
 
+/// Two clients on `nodes` unit-speed nodes, scraped at 0 and not again during `trace`.
+fn two_clients_unscraped(nodes: u32, trace: &str) -> Env {
+    let table = format!(
+        "[clients]\ncount = 2\n[[node_classes]]\nname = \"n\"\ncount = {nodes}\nspeed = 1.0\nmemory_gb = 0\n"
+    );
+    Env::new(scenario("scrape_interval_s = 1000", &table, trace))
+}
+
 #[test]
 fn two_clients_each_see_only_their_own_dispatches() {
     // Long jobs on two nodes, no scrape during the episode's arrivals: each client's view of node
     // 0 is the snapshot at 0 (empty) plus its own dispatches, never the other client's.
-    let sc = scenario(
-        "scrape_interval_s = 1000",
-        r#"
-[clients]
-count = 2
-[[node_classes]]
-name = "n"
-count = 2
-speed = 1.0
-memory_gb = 0
-"#,
-        &regular_trace(12, 1.0, 100),
-    );
-    let mut env = Env::new(sc);
+    let mut env = two_clients_unscraped(2, &regular_trace(12, 1.0, 100));
     env.reset(Some(3));
     let mut sent = [0u32; 2];
     let mut seen = [false; 2];
@@ -122,20 +117,7 @@ fn a_client_takes_its_answered_requests_off_its_estimate() {
     // arrives, so every client's requests since the scrape have all come back. `lsq` takes them
     // off its estimate once; what it imagines the other client sent (its own again, share 1/2)
     // stays. Its dispatches alone count all of them twice.
-    let sc = scenario(
-        "scrape_interval_s = 1000",
-        r#"
-[clients]
-count = 2
-[[node_classes]]
-name = "n"
-count = 1
-speed = 1.0
-memory_gb = 0
-"#,
-        &regular_trace(20, 2.0, 1),
-    );
-    let mut env = Env::new(sc);
+    let mut env = two_clients_unscraped(1, &regular_trace(20, 2.0, 1));
     env.reset(Some(5));
     let mut sent = [0u32; 2];
     loop {
