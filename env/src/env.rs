@@ -348,7 +348,8 @@ impl Env {
     /// jobs integral (every job's latency), so a trainer can charge each routing decision with
     /// what its own job cost instead of spreading that cost over later steps.
     /// [`CreditMode::Marginal`] adds the waiting the job imposed on the jobs queued behind it:
-    /// what the decision cost the network.
+    /// what the decision cost the network (from the next reset on: the queue integrals it needs
+    /// start with an episode).
     pub fn set_credit_mode(&mut self, mode: crate::CreditMode) {
         self.sim.set_credit_mode(mode);
     }

@@ -99,6 +99,9 @@ pub(crate) struct Cluster {
     pub cold_starts: u64,
     /// The nodes' prefix KV caches, with `[prefix]`.
     pub prefix: Option<PrefixCaches>,
+    /// Integrate each node's queue (`NodeState::wait_int`) for marginal credits; off, the
+    /// integral stays 0 and `release` reports no imposed waiting.
+    pub track_wait: bool,
 }
 
 /// The router's estimate of a node's work left: its queued estimates plus what remains of its
@@ -168,6 +171,7 @@ impl Cluster {
             observed_at: 0.0,
             cold_starts: 0,
             prefix: PrefixCaches::new(topo, episode_seed),
+            track_wait: false,
         }
     }
 
@@ -311,6 +315,9 @@ impl Cluster {
 
     /// Brings node `n`'s queue integral to `now`: call before its queue length changes.
     fn touch_wait(&mut self, n: usize, now: f64) {
+        if !self.track_wait {
+            return;
+        }
         let node = &mut self.nodes[n];
         node.wait_int += (now - node.wait_t) * node.queue.len() as f64;
         node.wait_t = now;

@@ -96,6 +96,7 @@ impl Episode {
             candidates: Vec::new(),
             servable: Vec::new(),
         };
+        ep.cluster.track_wait = ep.externality;
         // The first arrival is drawn before `run`: its MMPP switches count from here.
         ep.budget.open(0, topo.nodes());
         if let Some(t) = ep.arrivals.next_time(topo, &mut ep.budget) {
@@ -296,7 +297,9 @@ impl Episode {
             ok: true,
         };
         self.clients.push_feedback(job.client, fb);
-        self.clients.on_answer(job.client, n, job.est_work);
+        if topo.sc.scrape_interval_s > 0.0 {
+            self.clients.on_answer(job.client, n, job.est_work);
+        }
         let answer = Answer {
             latency: now - job.arrival,
             service: topo.service_time(n, job.work),
@@ -325,10 +328,6 @@ impl Episode {
             Some(s) => self.settler.add(s, v.settle_s, &mut self.q, arrival),
         }
         self.jobs.release(j);
-    }
-
-    pub fn set_externality(&mut self, on: bool) {
-        self.externality = on;
     }
 
     /// Records job `j`'s time under its current placement, when credits are on.

@@ -173,8 +173,9 @@ impl Sim {
     }
 
     /// Unless `Off`, every job leaving a placement (answered, or handed back by a failure)
-    /// records (the decision that placed it, its credit: see [`CreditMode`]). Takes effect from
-    /// the next episode; turning recording on or off applies at once.
+    /// records (the decision that placed it, its credit: see [`CreditMode`]). Turning recording
+    /// on or off applies at once; the marginal part from the next episode (its queue integrals
+    /// start with the episode).
     pub fn set_credit_mode(&mut self, mode: CreditMode) {
         self.credit_mode = mode;
         let on = mode != CreditMode::Off;
@@ -183,7 +184,6 @@ impl Sim {
             (Some(_), false) => self.ep.credits = None,
             _ => {}
         }
-        self.ep.set_externality(mode == CreditMode::Marginal);
     }
 
     /// Moves the credits recorded so far into `out`.
