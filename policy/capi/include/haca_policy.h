@@ -46,11 +46,15 @@ typedef struct {
 } HacaJob;
 
 /* What a client routing for itself knows of a node beyond the shared scrape (an array parallel
- * to the nodes). Its own dispatches are also counted in the node's queue_len and work_left. */
+ * to the nodes). Its own dispatches are also counted in the node's queue_len and work_left; its
+ * answered requests are not taken off them. The last two fields were appended with feature
+ * schema 3 (the struct grew from 16 to 32 bytes): rebuild callers against this header. */
 typedef struct {
     double own_work;     /* estimated work units of this client's dispatches here since observed_at */
     uint32_t own_jobs;   /* this client's dispatches here since observed_at */
     uint32_t prefix_hit; /* leading blocks of the job's prefix cached here (0 without prefix caches) */
+    double own_answered_work; /* estimated work units of its requests answered (or failed) here since observed_at */
+    uint32_t own_answered;    /* its requests answered (or failed) here since observed_at */
 } HacaNodeClient;
 
 /* The deciding client, and the job's prefix. */

@@ -51,6 +51,8 @@ pub struct HacaNodeClient {
     pub own_work: f64,
     pub own_jobs: u32,
     pub prefix_hit: u32,
+    pub own_answered_work: f64,
+    pub own_answered: u32,
 }
 
 /// Mirrors `HacaClient` in the header: the deciding client and the job's prefix.
@@ -277,6 +279,8 @@ unsafe fn route(
             prefix_hit: mine.prefix_hit,
             own_jobs: mine.own_jobs,
             own_work: mine.own_work,
+            own_answered: mine.own_answered,
+            own_answered_work: mine.own_answered_work,
         });
         v.mask.push(n.legal != 0);
     }

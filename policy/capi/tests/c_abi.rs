@@ -212,7 +212,7 @@ fn a_tampered_file_is_refused_with_the_cause() {
 }
 
 /// A view as a many-client simulator would hand it over: a stale scrape plus the client's own
-/// dispatches, prefix hits, a share below 1, and its C mirror.
+/// dispatches and answers, prefix hits, a share below 1, and its C mirror.
 fn random_view(
     rng: &mut haca_policy::Rng,
     scales: haca_policy::Scales,
@@ -235,6 +235,7 @@ fn random_view(
     let (mut c_nodes, mut c_own) = (Vec::new(), Vec::new());
     for _ in 0..n {
         let own_jobs = rng.below(3) as u32;
+        let own_answered = rng.below(3) as u32;
         let node = NodeView {
             up: true,
             speed: 0.4 + rng.uniform(),
@@ -250,6 +251,8 @@ fn random_view(
             prefix_hit: rng.below(4) as u32,
             own_jobs,
             own_work: own_jobs as f64 * 1.5,
+            own_answered,
+            own_answered_work: own_answered as f64 * 1.5,
         };
         let legal = rng.below(4) != 0;
         c_nodes.push(HacaNode {
@@ -270,6 +273,8 @@ fn random_view(
             own_work: node.own_work,
             own_jobs: node.own_jobs,
             prefix_hit: node.prefix_hit,
+            own_answered_work: node.own_answered_work,
+            own_answered: node.own_answered,
         });
         v.nodes.push(node);
         v.mask.push(legal);
