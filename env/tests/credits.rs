@@ -51,16 +51,21 @@ fn credits_sum_to_the_jobs_integral_with_and_without_failures() {
     }
 }
 
+/// One unit-speed, one-slot node fed by the trace `csv` (work in units of input tokens).
+fn one_unit_node(csv: &str) -> Env {
+    let toml = common::unit_work_scenario(
+        "[[node_classes]]\nname = \"n\"\ncount = 1\nspeed = 1.0\nmemory_gb = 0\n",
+        "",
+    );
+    common::env_with_trace(&toml, csv)
+}
+
 /// Two jobs of work 5 and 3 on one unit-speed node, at t = 0 and t = 1: the first is answered
 /// at 5 (credit 5), the second waits and is answered at 8 (credit 7).
 #[test]
 fn credits_are_each_jobs_own_time_in_the_system() {
     let csv = "arrival_s,input_tokens,output_tokens\n0,5,0\n1,3,0\n";
-    let toml = common::unit_work_scenario(
-        "[[node_classes]]\nname = \"n\"\ncount = 1\nspeed = 1.0\nmemory_gb = 0\n",
-        "",
-    );
-    let mut env = common::env_with_trace(&toml, csv);
+    let mut env = one_unit_node(csv);
     env.set_credit_mode(CreditMode::Latency);
     env.reset(Some(0));
     let mut credits = Vec::new();
@@ -82,11 +87,7 @@ fn credits_are_each_jobs_own_time_in_the_system() {
 #[test]
 fn marginal_credit_adds_the_waiting_a_job_imposed_on_the_queue() {
     let csv = "arrival_s,input_tokens,output_tokens\n0,2,0\n0.5,1,0\n1,1,0\n";
-    let toml = common::unit_work_scenario(
-        "[[node_classes]]\nname = \"n\"\ncount = 1\nspeed = 1.0\nmemory_gb = 0\n",
-        "",
-    );
-    let mut env = common::env_with_trace(&toml, csv);
+    let mut env = one_unit_node(csv);
     env.set_credit_mode(CreditMode::Marginal);
     env.reset(Some(0));
     let mut credits = Vec::new();

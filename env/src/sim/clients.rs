@@ -1,7 +1,7 @@
 //! What belongs to the clients rather than to the nodes: which client sent each job, each
 //! client's own dispatches and the requests that came back to it since the last scrape (its
-//! view adds them to the shared snapshot; the other clients' it never sees), the outcomes of its requests, and the registry through
-//! which every client learns which nodes are alive.
+//! view adds them to the shared snapshot; the other clients' it never sees), the outcomes of
+//! its requests, and the registry through which every client learns which nodes are alive.
 
 use haca_policy::rng::derive_seed;
 use haca_policy::{Feedback, Rng};
@@ -20,6 +20,8 @@ pub(crate) struct Clients {
     disp_est: Vec<f64>,
     ans_count: Vec<u32>,
     ans_est: Vec<f64>,
+    /// Whether answers are counted: only stale views (scrapes) read them.
+    count_answers: bool,
     feedback: Vec<Vec<Feedback>>,
 }
 
@@ -34,6 +36,7 @@ impl Clients {
             disp_est: vec![0.0; count * nodes],
             ans_count: vec![0; count * nodes],
             ans_est: vec![0.0; count * nodes],
+            count_answers: topo.sc.scrape_interval_s > 0.0,
             feedback: vec![Vec::new(); count],
         }
     }
@@ -61,6 +64,9 @@ impl Clients {
     /// the job is no longer on the node.
     #[inline]
     pub fn on_answer(&mut self, client: u32, n: usize, est: f64) {
+        if !self.count_answers {
+            return;
+        }
         let i = client as usize * self.nodes + n;
         self.ans_count[i] += 1;
         self.ans_est[i] += est;

@@ -44,7 +44,7 @@ pub(crate) struct NodeState {
     up_int: f64,
     last_t: f64,
     /// Queued job-seconds on the node (`∫ queue length dt`) up to `wait_t`: the waiting its
-    /// running jobs impose on the queue (see [`Cluster::externality`]).
+    /// running jobs impose on the queue (see [`Cluster::release`]).
     wait_int: f64,
     wait_t: f64,
     // Contributions to the cluster totals, kept to update the totals by difference.

@@ -45,9 +45,8 @@ pub(crate) struct Episode {
     /// Jobs a failure handed back, reused between failures.
     lost: Vec<u32>,
     /// When set, every job leaving a placement records (decision, seconds under it), plus with
-    /// [`CreditMode::Marginal`] the waiting it imposed on its node's queue.
+    /// [`CreditMode::Marginal`] (`cluster.track_wait`) the waiting it imposed on its node's queue.
     pub credits: Option<Vec<(u64, f64)>>,
-    externality: bool,
     /// Run as the pooled reference: a central queue that sees every node, so it learns of a
     /// failure at once, with or without a registry.
     pooled: bool,
@@ -91,12 +90,11 @@ impl Episode {
             blocked: Vec::new(),
             lost: Vec::new(),
             credits: (credit != CreditMode::Off).then(Vec::new),
-            externality: credit == CreditMode::Marginal,
             pooled: false,
             candidates: Vec::new(),
             servable: Vec::new(),
         };
-        ep.cluster.track_wait = ep.externality;
+        ep.cluster.track_wait = credit == CreditMode::Marginal;
         // The first arrival is drawn before `run`: its MMPP switches count from here.
         ep.budget.open(0, topo.nodes());
         if let Some(t) = ep.arrivals.next_time(topo, &mut ep.budget) {
@@ -290,16 +288,15 @@ impl Episode {
         let now = self.q.now;
         let imposed = self.cluster.release(topo, &self.jobs, now, n, j);
         let job = self.jobs[j];
-        self.credit_with(j, if self.externality { imposed } else { 0.0 });
+        // 0 unless the queue integral is tracked (marginal credit).
+        self.credit_with(j, imposed);
         let fb = Feedback {
             node: n as u32,
             latency_s: now - job.since,
             ok: true,
         };
         self.clients.push_feedback(job.client, fb);
-        if topo.sc.scrape_interval_s > 0.0 {
-            self.clients.on_answer(job.client, n, job.est_work);
-        }
+        self.clients.on_answer(job.client, n, job.est_work);
         let answer = Answer {
             latency: now - job.arrival,
             service: topo.service_time(n, job.work),
@@ -331,7 +328,7 @@ impl Episode {
     }
 
     /// Records job `j`'s time under its current placement, when credits are on.
-    pub(super) fn credit(&mut self, j: u32) {
+    fn credit(&mut self, j: u32) {
         self.credit_with(j, 0.0);
     }
 

@@ -56,16 +56,16 @@ impl Episode {
             // knows which of its requests came back. With fresh views they are in the truth
             // already and `own_*` stay 0.
             let (count, est) = self.clients.row(job.client);
-            for (v, (&k, &e)) in view.nodes.iter_mut().zip(count.iter().zip(est)) {
+            let (a_count, a_est) = self.clients.answered_row(job.client);
+            let sent = count.iter().zip(est);
+            let back = a_count.iter().zip(a_est);
+            for (v, ((&k, &e), (&ka, &ea))) in view.nodes.iter_mut().zip(sent.zip(back)) {
                 v.queue_len += k;
                 v.work_left += e;
                 v.own_jobs = k;
                 v.own_work = e;
-            }
-            let (count, est) = self.clients.answered_row(job.client);
-            for (v, (&k, &e)) in view.nodes.iter_mut().zip(count.iter().zip(est)) {
-                v.own_answered = k;
-                v.own_answered_work = e;
+                v.own_answered = ka;
+                v.own_answered_work = ea;
             }
         }
         if let Some(p) = &self.cluster.prefix {
