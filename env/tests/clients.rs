@@ -58,6 +58,9 @@ fn two_clients_each_see_only_their_own_dispatches() {
         assert_eq!(v.observed_at, 0.0);
         assert_eq!(v.nodes[0].queue_len, sent[c], "client {c} at t = {}", v.now);
         assert_eq!(v.nodes[0].busy_slots, 0, "the snapshot at 0 is empty");
+        // It counts its own jobs and the one in its hands; the teacher counts everyone's.
+        assert_eq!(v.jobs_in_system, sent[c] + 1);
+        assert_eq!(truth.jobs_in_system, all + 1);
         assert!(v.feedback.is_empty(), "no job finishes before t = 100");
         sent[c] += 1;
         if env.step(0).unwrap().done() {
@@ -131,6 +134,10 @@ fn a_client_takes_its_answered_requests_off_its_estimate() {
         assert_eq!(local, service + n0.own_work, "client {c} at {}", v.now);
         let unanswered = n0.dispatch_expected_delay(&v.job, v.client_share);
         assert_eq!(unanswered, service + 2.0 * n0.own_work);
+        assert_eq!(
+            v.jobs_in_system, 1,
+            "all its requests came back: only the job in hand"
+        );
         sent[c] += 1;
         if env.step(0).unwrap().done() {
             break;

@@ -49,15 +49,16 @@
 //! | `up_frac` | fraction of nodes up |
 //! | `busy_frac` | busy slots / slots, over up nodes |
 //! | `ln_inv_share` | `ln(1 / client_share)`: how much of the network's demand the deciding client does not see (0 with one client) |
+//! | `ln_clients` | `ln(clients)`: how many clients route for themselves in the network (0 with one) |
 
 use crate::obs::ObsMut;
 use crate::view::{ClusterView, Verification};
 
 /// Version of the feature layout and normalization below. Version 2 appended the node columns
 /// `ln_local_delay` and `prefix_hit_frac` and the global column `ln_inv_share`; version 3 the
-/// node columns `ln_answered_delay` and `ln_own_answered`. Files of versions 1 and 2 still load
-/// (see `crate::schema`).
-pub const FEATURE_SCHEMA_VERSION: u32 = 3;
+/// node columns `ln_answered_delay` and `ln_own_answered`; version 4 the global column
+/// `ln_clients`. Files of versions 1 to 3 still load (see `crate::schema`).
+pub const FEATURE_SCHEMA_VERSION: u32 = 4;
 
 pub const NODE_FEATURE_NAMES: [&str; 16] = [
     "speed",
@@ -87,13 +88,14 @@ pub const JOB_FEATURE_NAMES: [&str; 8] = [
     "zkml",
     "ln_retries",
 ];
-pub const GLOBAL_FEATURE_NAMES: [&str; 6] = [
+pub const GLOBAL_FEATURE_NAMES: [&str; 7] = [
     "ln_legal",
     "load_per_slot",
     "staleness",
     "up_frac",
     "busy_frac",
     "ln_inv_share",
+    "ln_clients",
 ];
 
 pub const NODE_FEATURES: usize = NODE_FEATURE_NAMES.len();
@@ -257,6 +259,11 @@ pub fn encode_with_scales(view: &ClusterView, scales: crate::view::Scales, out: 
     } else {
         0.0
     };
+    global[6] = if view.clients > 1 {
+        (view.clients as f32).ln()
+    } else {
+        0.0
+    };
 }
 
 #[cfg(test)]
@@ -341,6 +348,10 @@ mod tests {
         // The scheduler's own estimate (`ln_expected_delay`) is unchanged by the share.
         assert!((nodes[5] - 5f32.ln()).abs() < 1e-6);
         assert!((global[5] - 4f32.ln()).abs() < 1e-6);
+        assert_eq!(global[6], 0.0, "one client (the view's default): ln 1");
+        view.clients = 10;
+        let (_, global) = encode_nodes(&view);
+        assert!((global[6] - 10f32.ln()).abs() < 1e-6, "{}", global[6]);
     }
 
     #[test]
@@ -410,7 +421,7 @@ mod tests {
         assert_eq!(job[3], 1.0);
         // one legal node; 3 jobs over 1 up slot; 2 s stale = 1 T; half the nodes up.
         assert!((global[0] - 2f32.ln()).abs() < 1e-6);
-        assert_eq!(&global[1..], &[3.0, 1.0, 0.5, 1.0, 0.0]);
+        assert_eq!(&global[1..], &[3.0, 1.0, 0.5, 1.0, 0.0, 0.0]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Loading policy files of an earlier feature schema. Each version appended columns: version 2
 //! two node columns (`ln_local_delay`, `prefix_hit_frac`) to version 1's twelve and one global
 //! column (`ln_inv_share`) to its five; version 3 two node columns (`ln_answered_delay`,
-//! `ln_own_answered`). An older file is widened on load: the embedding gets zero weights for the
+//! `ln_own_answered`); version 4 one global column (`ln_clients`). An older file is widened on load: the embedding gets zero weights for the
 //! columns it lacks and the normalization an identity entry (mean 0, std 1), so the network
 //! computes exactly what it computed before, ignoring what it never learned to read. Its scores
 //! on every view are those of the file as trained.
@@ -31,6 +31,10 @@ impl Layout {
     pub fn of(schema: &str) -> Option<Layout> {
         match schema {
             s if s == FEATURE_SCHEMA_VERSION.to_string() => Some(Layout::CURRENT),
+            "3" => Some(Layout {
+                node: 16,
+                global: 6,
+            }),
             "2" => Some(Layout {
                 node: 14,
                 global: 6,
@@ -88,8 +92,10 @@ mod tests {
         assert_eq!(&row1[..v1.node], &w[v1.input()..][..v1.node]);
         assert!(row1[v1.node..NODE_FEATURES].iter().all(|&x| x == 0.0));
         let old_rest = &w[v1.input() + v1.node..];
-        assert_eq!(&row1[NODE_FEATURES..INPUT_FEATURES - 1], old_rest);
-        assert_eq!(row1[INPUT_FEATURES - 1], 0.0, "the new global column");
+        let new_global = GLOBAL_FEATURES - v1.global;
+        assert_eq!(new_global, 2, "ln_inv_share and ln_clients");
+        assert_eq!(&row1[NODE_FEATURES..INPUT_FEATURES - new_global], old_rest);
+        assert_eq!(&row1[INPUT_FEATURES - new_global..], &[0.0, 0.0]);
         let (m, s) = v1.widen_norm(&[0.5; 25], &[2.0; 25]);
         assert_eq!((m[v1.node], s[v1.node]), (0.0, 1.0));
         assert_eq!((m[NODE_FEATURES], s[NODE_FEATURES]), (0.5, 2.0));
@@ -97,15 +103,30 @@ mod tests {
     }
 
     #[test]
-    fn version_2_gains_the_two_answer_columns_only() {
+    fn version_2_gains_the_two_answer_columns_and_the_clients_column() {
         let v2 = Layout::of("2").unwrap();
         let w: Vec<f32> = (0..v2.input()).map(|x| x as f32 + 1.0).collect();
         let wide = v2.widen_embed(&w);
         assert_eq!(wide.len(), INPUT_FEATURES);
         assert_eq!(&wide[..14], &w[..14]);
         assert_eq!(&wide[14..16], &[0.0, 0.0]);
-        assert_eq!(&wide[16..], &w[14..], "job and global columns in place");
-        assert_eq!(Layout::of("4"), None);
+        assert_eq!(
+            &wide[16..INPUT_FEATURES - 1],
+            &w[14..],
+            "job and global columns in place"
+        );
+        assert_eq!(wide[INPUT_FEATURES - 1], 0.0);
+    }
+
+    #[test]
+    fn version_3_gains_the_clients_column_only() {
+        let v3 = Layout::of("3").unwrap();
+        assert_eq!((v3.node, v3.global + 1), (NODE_FEATURES, GLOBAL_FEATURES));
+        let w: Vec<f32> = (0..v3.input()).map(|x| x as f32 + 1.0).collect();
+        let wide = v3.widen_embed(&w);
+        assert_eq!(&wide[..INPUT_FEATURES - 1], &w[..]);
+        assert_eq!(wide[INPUT_FEATURES - 1], 0.0);
+        assert_eq!(Layout::of("5"), None);
         assert!(Layout::of(&FEATURE_SCHEMA_VERSION.to_string())
             .unwrap()
             .is_current());

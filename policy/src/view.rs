@@ -234,7 +234,9 @@ pub struct ClusterView {
     /// Legal nodes: up, with the job's capability, and memory for its model.
     pub mask: Vec<bool>,
     pub job: JobView,
-    /// Jobs arrived and not yet answered (queued, loading, running, or waiting to be routed).
+    /// Jobs arrived and not yet answered (queued, loading, running, or waiting to be routed). With
+    /// many clients, what the deciding client can count: the last scrape's jobs on the nodes, its
+    /// own dispatches since less its requests that came back, and the job it is routing.
     pub jobs_in_system: u32,
     pub scales: Scales,
     /// The client deciding (0 with one client). Each client runs its own router instance and

@@ -6,7 +6,7 @@ from gymnasium import spaces
 
 from haca._haca import RustEnv
 
-NODE_FEATURES, JOB_FEATURES, GLOBAL_FEATURES = 16, 8, 6
+NODE_FEATURES, JOB_FEATURES, GLOBAL_FEATURES = 16, 8, 7
 
 
 def observation_space(max_nodes):

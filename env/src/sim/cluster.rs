@@ -96,6 +96,8 @@ pub(crate) struct Cluster {
     churn_rng: Rng,
     /// When the routers' snapshot of the nodes was taken (the last scrape).
     pub observed_at: f64,
+    /// Jobs on the nodes (running, loading or queued) in that snapshot.
+    pub snap_jobs: u32,
     pub cold_starts: u64,
     /// The nodes' prefix KV caches, with `[prefix]`.
     pub prefix: Option<PrefixCaches>,
@@ -169,6 +171,7 @@ impl Cluster {
             cap_stranded: 0.0,
             churn_rng: Rng::new(derive_seed(episode_seed, crate::streams::CHURN)),
             observed_at: 0.0,
+            snap_jobs: 0,
             cold_starts: 0,
             prefix: PrefixCaches::new(topo, episode_seed),
             track_wait: false,
@@ -405,12 +408,14 @@ impl Cluster {
 
     /// The routers' snapshot of every node, as a metrics scrape would take it.
     pub fn scrape(&mut self, topo: &Topology, now: f64) {
+        self.snap_jobs = 0;
         for n in 0..self.nodes.len() {
             let w = self.work_left(topo, n, now);
             let node = &mut self.nodes[n];
             node.snap_busy = node.busy;
             node.snap_queue = node.queue.len() as u32;
             node.snap_work = w;
+            self.snap_jobs += node.busy + node.queue.len() as u32;
         }
         self.observed_at = now;
     }

@@ -51,6 +51,7 @@ impl Episode {
             v.model_ready = ready;
             v.load_s = if ready { 0.0 } else { load_s };
         }
+        view.jobs_in_system = self.acc.jobs_in_system;
         if stale {
             // The deciding client adds its own dispatches since the scrape (only its own), and
             // knows which of its requests came back. With fresh views they are in the truth
@@ -59,6 +60,7 @@ impl Episode {
             let (a_count, a_est) = self.clients.answered_row(job.client);
             let sent = count.iter().zip(est);
             let back = a_count.iter().zip(a_est);
+            let (mut own, mut back_total) = (0, 0);
             for (v, ((&k, &e), (&ka, &ea))) in view.nodes.iter_mut().zip(sent.zip(back)) {
                 v.queue_len += k;
                 v.work_left += e;
@@ -66,6 +68,14 @@ impl Episode {
                 v.own_work = e;
                 v.own_answered = ka;
                 v.own_answered_work = ea;
+                own += k;
+                back_total += ka;
+            }
+            // One router sends every job and hears every answer, so it knows how many jobs are
+            // in the system; a client of many counts the scrape's jobs, its own dispatches since
+            // less those that came back, and the job in its hands: never the others' traffic.
+            if sc.clients.count > 1 {
+                view.jobs_in_system = (c.snap_jobs + own).saturating_sub(back_total) + 1;
             }
         }
         if let Some(p) = &self.cluster.prefix {
@@ -79,7 +89,6 @@ impl Episode {
         }
         view.now = now;
         view.observed_at = if stale { c.observed_at } else { now };
-        view.jobs_in_system = self.acc.jobs_in_system;
         view.job = JobView {
             model: job.model,
             model_gb: sc.models[job.model as usize].memory_gb,
@@ -133,6 +142,7 @@ impl Episode {
             }
         }
         view.observed_at = now;
+        view.jobs_in_system = self.acc.jobs_in_system;
         view.client_share = 1.0;
     }
 }

@@ -62,6 +62,9 @@ typedef struct {
     double share;           /* the client's share of the network's requests, in (0, 1]; 1 alone */
     double block_work;      /* work units of one prefix block's prefill (0 without prefix caches) */
     uint32_t prefix_blocks; /* blocks of the job's prefix (0 without prefix caches) */
+    uint32_t clients;       /* clients routing in the network (1 alone; 0 reads as 1). Added with
+                             * feature schema 4 in what was padding: the struct keeps its 24
+                             * bytes, but zero it (or set it) in callers built before. */
 } HacaClient;
 
 /* Loads a policy file. Returns NULL on error; haca_policy_last_error() says why. */

@@ -62,6 +62,7 @@ pub struct HacaClient {
     pub share: f64,
     pub block_work: f64,
     pub prefix_blocks: u32,
+    pub clients: u32,
 }
 
 /// A loaded policy and the buffers it routes with (reused across calls).
@@ -142,8 +143,8 @@ pub unsafe extern "C" fn haca_policy_route(
 /// [`haca_policy_route`] for a client routing for itself: `node_client` (`num_nodes` entries,
 /// parallel to `nodes`) holds its own dispatches since `observed_at` and each node's cached
 /// prefix blocks, `client` its share of the demand and the job's prefix. The features a
-/// many-client policy reads (`ln_local_delay`, `prefix_hit_frac`, `ln_inv_share`) come from
-/// them; `haca_policy_route` is this call with no dispatches of its own, no prefix caches and
+/// many-client policy reads (`ln_local_delay`, `prefix_hit_frac`, `ln_inv_share`, `ln_clients`)
+/// come from them; `haca_policy_route` is this call with no dispatches of its own, no prefix caches and
 /// share 1.
 ///
 /// # Safety
@@ -288,6 +289,7 @@ unsafe fn route(
     v.observed_at = observed_at;
     v.jobs_in_system = jobs_in_system;
     v.client_share = client.map_or(1.0, |c| c.share);
+    v.clients = client.map_or(1, |c| c.clients.max(1));
     v.job = JobView {
         model: job.model,
         model_gb: job.model_gb,

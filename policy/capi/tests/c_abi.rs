@@ -230,6 +230,7 @@ fn random_view(
         observed_at: 100.0,
         jobs_in_system: rng.below(50) as u32,
         client_share: 0.01 + 0.99 * rng.uniform(),
+        clients: 1 + rng.below(300) as u32,
         ..Default::default()
     };
     let (mut c_nodes, mut c_own) = (Vec::new(), Vec::new());
@@ -305,6 +306,7 @@ fn random_view(
         share: v.client_share,
         block_work: 0.1,
         prefix_blocks: 4,
+        clients: v.clients,
     };
     (v, c_nodes, c_own, job, client)
 }
