@@ -5,20 +5,20 @@
 //! the clone (greedy) and label the states it visits with the teacher's choice (DAgger), so the
 //! clone also learns what the teacher would do where its own mistakes lead.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor, TensorData};
 use haca_env::{AutoresetMode, VecEnv};
 use haca_policy::model::Scratch;
-use haca_policy::{router_by_name, Policy, PolicyRouter, Rng, Router, Selection, ROUTER_NAMES};
+use haca_policy::{Rng, Router};
 
 use crate::advantage::scale_rewards;
 use crate::credit::Credits;
 use crate::model::{log_probs, Batch};
 use crate::rollout::shuffle;
 use crate::seeds::Stream;
+use crate::teacher::Teacher;
 use crate::Trainer;
 
 /// What the warm start did.
@@ -53,66 +53,6 @@ struct Dataset {
 impl Dataset {
     fn len(&self) -> usize {
         self.actions.len()
-    }
-}
-
-/// Checks a teacher before any work.
-pub fn check_teacher(name: &str) -> Result<(), String> {
-    Teacher::parse(name).map(|_| ())
-}
-
-/// The teacher: a heuristic router by name, or an exported policy file (`*.safetensors`,
-/// greedy), whose decisions a new network can clone to start from another run's policy
-/// whatever that run's scales and scenario were. A policy file is read once; every env's
-/// router shares its weights.
-///
-/// `oracle:<router>` is a privileged teacher: the router decides on the truth
-/// (`Env::oracle_view`: every node now, all clients' dispatches, dead nodes known) while the
-/// clone sees the client's own view. The clone then learns, per view, how likely each node is
-/// to be the informed choice; sampled, it spreads the clients that see the same stale scrape
-/// over the nodes as the informed router would (learning by cheating, Chen et al. 2019).
-struct Teacher {
-    kind: TeacherKind,
-    oracle: bool,
-}
-
-enum TeacherKind {
-    Heuristic(String),
-    Policy(Arc<Policy>),
-}
-
-impl Teacher {
-    fn parse(spec: &str) -> Result<Teacher, String> {
-        let (oracle, name) = match spec.strip_prefix("oracle:") {
-            Some(name) => (true, name),
-            None => (false, spec),
-        };
-        let kind = if name.ends_with(".safetensors") {
-            let policy = Policy::load(name).map_err(|e| format!("init_from `{spec}`: {e}"))?;
-            TeacherKind::Policy(Arc::new(policy))
-        } else {
-            match router_by_name(name, 0) {
-                Some(_) if name != "pooled" => TeacherKind::Heuristic(name.to_string()),
-                _ => {
-                    return Err(format!(
-                        "init_from `{spec}`: not a router; use one of {} (or po<d>), a policy \
-                         file (*.safetensors), or either after `oracle:`",
-                        ROUTER_NAMES.join(", ")
-                    ))
-                }
-            }
-        };
-        Ok(Teacher { kind, oracle })
-    }
-
-    /// A fresh router acting as the teacher, its ties broken with `seed`.
-    fn router(&self, seed: u64) -> Box<dyn Router> {
-        let mut r: Box<dyn Router> = match &self.kind {
-            TeacherKind::Heuristic(name) => router_by_name(name, 0).expect("parsed"),
-            TeacherKind::Policy(p) => Box::new(PolicyRouter::new(p.clone(), Selection::Greedy, 0)),
-        };
-        r.reset(seed);
-        r
     }
 }
 

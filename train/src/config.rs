@@ -83,7 +83,8 @@ pub struct TrainConfig {
     /// over 1,000 episodes, 2 of 5 significant on the 200-episode test); from random weights,
     /// once the sampled policy has reached the greedy one's regime, the policies are better
     /// (README, "The late drift: its cause"). A path ending in `.safetensors` clones an
-    /// exported policy instead (greedy), e.g. to carry a specialist into a wider distribution.
+    /// exported policy instead (greedy), e.g. to carry a specialist into a wider distribution;
+    /// `oracle:` and `by-clients:K:FEW:MANY` are described in `crate::teacher`.
     #[serde(default)]
     pub init_from: Option<String>,
     /// Teacher decisions collected per cloning round (over all envs).
@@ -285,7 +286,7 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), String> {
         self.validate_ranges()?;
         match &self.init_from {
-            Some(t) => crate::clone::check_teacher(t),
+            Some(t) => crate::teacher::check_teacher(t),
             None => Ok(()),
         }
     }

@@ -26,6 +26,7 @@ mod rollout;
 pub mod run;
 pub mod seeds;
 pub mod select;
+mod teacher;
 pub mod verdict;
 
 pub use checkpoint::stamp_manifest;
