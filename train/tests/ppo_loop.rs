@@ -202,7 +202,7 @@ fn warm_start_clones_a_privileged_teacher() {
     );
     let err = t.warm_start("oracle:fastest").unwrap_err();
     assert!(
-        err.contains("init_from `oracle:fastest`: not a router"),
+        err.contains("init_from `oracle:fastest`: `fastest` is not a router"),
         "{err}"
     );
 }
