@@ -228,6 +228,7 @@ impl TrainConfig {
         match self.reward_credit.as_str() {
             "per_job" => haca_env::CreditMode::Latency,
             "marginal" => haca_env::CreditMode::Marginal,
+            "marginal_service" => haca_env::CreditMode::MarginalService,
             _ => haca_env::CreditMode::Off,
         }
     }
@@ -302,7 +303,7 @@ impl TrainConfig {
                 "reward_credit",
                 matches!(
                     self.reward_credit.as_str(),
-                    "integral" | "per_job" | "marginal"
+                    "integral" | "per_job" | "marginal" | "marginal_service"
                 ),
             ),
             (
@@ -369,7 +370,10 @@ impl TrainConfig {
             }
             let choices = match *name {
                 "eval_selection" => Some((&self.eval_selection, "greedy or sample")),
-                "reward_credit" => Some((&self.reward_credit, "integral, per_job or marginal")),
+                "reward_credit" => Some((
+                    &self.reward_credit,
+                    "integral, per_job, marginal or marginal_service",
+                )),
                 _ => None,
             };
             if let Some((value, expected)) = choices {
