@@ -103,55 +103,6 @@ fn marginal_credit_adds_the_waiting_a_job_imposed_on_the_queue() {
     assert_eq!(credits, vec![(0, 2.0), (1, 2.5), (2, 3.0)]);
 }
 
-/// One unit-speed slot whose model is not loaded at the start (a 2 s cold load): A (work 2)
-/// at 0 loads it 0-2 and runs 2-4; B (1) at 0.5 waits to 4 and runs 4-5. Marginal credit
-/// charges A the 3.5 s B waited while A held the slot: 4 + 3.5. Counted from A's service
-/// start (`MarginalService`), only the 2 s B waited while A ran: 4 + 2. B: 4.5 either way.
-#[test]
-fn marginal_service_credit_does_not_charge_a_cold_load_its_waiting() {
-    let toml = r#"
-[episode]
-drain = true
-[sim]
-size_visibility = "exact"
-initial_cache = "empty"
-[hosting]
-load_fixed_s = 1.0
-load_gbps = 10.0
-[verification]
-verifiers = 0
-[[models]]
-name = "m"
-memory_gb = 10
-prefill_cost = 1.0
-decode_cost = 0.0
-[arrivals]
-process = "trace"
-path = "trace.csv"
-random_offset = false
-[[node_classes]]
-name = "n"
-count = 1
-speed = 1.0
-memory_gb = 20
-"#;
-    let csv = "arrival_s,input_tokens,output_tokens\n0,2,0\n0.5,1,0\n";
-    let mut env = common::env_with_trace(toml, csv);
-    let mut credits = Vec::new();
-    for (mode, want) in [
-        (CreditMode::Marginal, [(0, 7.5), (1, 4.5)]),
-        (CreditMode::MarginalService, [(0, 6.0), (1, 4.5)]),
-        (CreditMode::Latency, [(0, 4.0), (1, 4.5)]),
-    ] {
-        env.set_credit_mode(mode);
-        env.reset(Some(0));
-        credits.clear();
-        while !env.step(0).unwrap().done() {}
-        env.take_credits(&mut credits);
-        assert_eq!(credits, want, "{mode:?}");
-    }
-}
-
 /// With registry liveness, a job sent to a dead listed node waits out the fail timeout: it is
 /// still owed to the decision that sent it, so it is among the outstanding credits, as every
 /// queued and running job is.

@@ -228,7 +228,6 @@ impl TrainConfig {
         match self.reward_credit.as_str() {
             "per_job" => haca_env::CreditMode::Latency,
             "marginal" => haca_env::CreditMode::Marginal,
-            "marginal_service" => haca_env::CreditMode::MarginalService,
             _ => haca_env::CreditMode::Off,
         }
     }
@@ -303,7 +302,7 @@ impl TrainConfig {
                 "reward_credit",
                 matches!(
                     self.reward_credit.as_str(),
-                    "integral" | "per_job" | "marginal" | "marginal_service"
+                    "integral" | "per_job" | "marginal"
                 ),
             ),
             (
@@ -370,10 +369,7 @@ impl TrainConfig {
             }
             let choices = match *name {
                 "eval_selection" => Some((&self.eval_selection, "greedy or sample")),
-                "reward_credit" => Some((
-                    &self.reward_credit,
-                    "integral, per_job, marginal or marginal_service",
-                )),
+                "reward_credit" => Some((&self.reward_credit, "integral, per_job or marginal")),
                 _ => None,
             };
             if let Some((value, expected)) = choices {

@@ -104,9 +104,6 @@ pub(crate) struct Cluster {
     /// Integrate each node's queue (`NodeState::wait_int`) for marginal credits; off, the
     /// integral stays 0 and `release` reports no imposed waiting.
     pub track_wait: bool,
-    /// Charge a running job the queue's waiting from its service start, not from its slot's
-    /// (a cold load's time is not charged; see `CreditMode::MarginalService`).
-    pub wait_from_service: bool,
 }
 
 /// The router's estimate of a node's work left: its queued estimates plus what remains of its
@@ -178,7 +175,6 @@ impl Cluster {
             cold_starts: 0,
             prefix: PrefixCaches::new(topo, episode_seed),
             track_wait: false,
-            wait_from_service: false,
         }
     }
 

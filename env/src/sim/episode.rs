@@ -68,10 +68,6 @@ pub enum CreditMode {
     /// slot (job-seconds, shared by the node's slots): the decision's marginal cost to the
     /// network, not only to its own job.
     Marginal,
-    /// `Marginal` with the slot's holding counted from the job's service start: the waiting a
-    /// cold load imposes is not charged to the job that triggered it, since the loaded model
-    /// saves the next jobs of that model their loads (which a one-decision credit never sees).
-    MarginalService,
 }
 
 impl Episode {
@@ -98,9 +94,7 @@ impl Episode {
             candidates: Vec::new(),
             servable: Vec::new(),
         };
-        ep.cluster.track_wait =
-            matches!(credit, CreditMode::Marginal | CreditMode::MarginalService);
-        ep.cluster.wait_from_service = credit == CreditMode::MarginalService;
+        ep.cluster.track_wait = credit == CreditMode::Marginal;
         // The first arrival is drawn before `run`: its MMPP switches count from here.
         ep.budget.open(0, topo.nodes());
         if let Some(t) = ep.arrivals.next_time(topo, &mut ep.budget) {

@@ -54,16 +54,10 @@ impl Cluster {
         self.cache[n * topo.models() + model as usize].state = CacheState::Ready;
         // Slot order keeps the scheduling of simultaneous finishes reproducible.
         let off = topo.slot_off[n];
-        if self.wait_from_service {
-            self.touch_wait(n, q.now);
-        }
         for i in off..off + self.nodes[n].busy as usize {
             let r = self.running[i];
             if r.start.is_infinite() && jobs[r.job].model == model {
                 self.running[i].start = q.now;
-                if self.wait_from_service {
-                    self.running[i].wait_mark = self.nodes[n].wait_int;
-                }
                 self.schedule_finish(topo, q, jobs, n, r.job);
             }
         }
