@@ -349,7 +349,9 @@ impl Env {
     /// what its own job cost instead of spreading that cost over later steps.
     /// [`CreditMode::Marginal`] adds the waiting the job imposed on the jobs queued behind it:
     /// what the decision cost the network (from the next reset on: the queue integrals it needs
-    /// start with an episode).
+    /// start with an episode). [`CreditMode::Amortized`] also shares each cold load among the
+    /// jobs it serves (refunds to the loading decision arrive when the copy leaves memory;
+    /// [`Env::outstanding_credits`] includes those owed so far), from the next reset on.
     pub fn set_credit_mode(&mut self, mode: crate::CreditMode) {
         self.sim.set_credit_mode(mode);
     }
@@ -359,7 +361,8 @@ impl Env {
         self.sim.take_credits(out);
     }
 
-    /// (decision, seconds in the system so far) of every placed job not yet answered.
+    /// (decision, seconds in the system so far) of every placed job not yet answered, and with
+    /// amortized credit the load refunds owed if every model copy left memory now.
     pub fn outstanding_credits(&self, out: &mut Vec<(u64, f64)>) {
         self.sim.outstanding_credits(out);
     }

@@ -132,3 +132,72 @@ fn outstanding_credits_cover_every_placed_job_failing_ones_included() {
     }
     assert!(seen_failing > 0, "no request met a dead listed node");
 }
+
+/// Amortized credit: one unit-speed node, a model that takes 1 + 3 GB / 1 GB/s = 4 s to load.
+/// Job 0 (t = 0) triggers the load and is answered at 5; jobs 1-3 (t = 10, 20, 30) run warm in
+/// 1 s. The load served four jobs, so its decision keeps a quarter of it: refunded 3 s when the
+/// episode ends (2 s owed after two jobs, counted among the outstanding credits).
+#[test]
+fn amortized_credit_shares_a_load_among_the_jobs_it_served() {
+    let toml = common::unit_work_scenario(
+        "[[node_classes]]\nname = \"n\"\ncount = 1\nspeed = 1.0\nmemory_gb = 10\n",
+        "[hosting]\nload_fixed_s = 1\nload_gbps = 1\n",
+    )
+    .replace("memory_gb = 0\nprefill", "memory_gb = 3\nprefill")
+    .replace("[sim]", "[sim]\ninitial_cache = \"empty\"");
+    let csv = "arrival_s,input_tokens,output_tokens\n0,1,0\n10,1,0\n20,1,0\n30,1,0\n";
+    let mut env = common::env_with_trace(&toml, csv);
+    env.set_credit_mode(CreditMode::Amortized);
+    env.reset(Some(0));
+    let mut open = Vec::new();
+    env.step(0).unwrap();
+    env.outstanding_credits(&mut open);
+    assert!(open.is_empty(), "one job served: the load is all its own");
+    env.step(0).unwrap();
+    env.outstanding_credits(&mut open);
+    assert_eq!(open, vec![(0, -2.0)]);
+    while !env.step(0).unwrap().done() {}
+    let mut credits = Vec::new();
+    env.take_credits(&mut credits);
+    assert_eq!(
+        credits,
+        vec![(0, 5.0), (1, 1.0), (2, 1.0), (3, 1.0), (0, -3.0)]
+    );
+    assert_eq!(env.metrics().cold_starts, 1.0);
+}
+
+/// Sharing loads changes only the refunds: the same episode (same seed, same routing) credited
+/// by `Marginal` and by `Amortized` records the same job credits, and the refunds, one at most
+/// per cold start, each return less than a load's time.
+#[test]
+fn amortized_credit_adds_only_refunds_to_marginal_credit() {
+    for name in ["haca-churn", "haca-clients"] {
+        let sc = common::shipped_scenario(name);
+        let longest_load = (0..sc.models.len())
+            .map(|m| sc.load_time(m))
+            .fold(0.0, f64::max);
+        let mut env = Env::new(sc);
+        let run = |env: &mut Env, mode| {
+            env.set_credit_mode(mode);
+            env.reset(Some(11));
+            let mut router = RandomRouter::new(11);
+            let mut credits = Vec::new();
+            while !env.step(router.route(env.obs())).unwrap().done() {
+                env.take_credits(&mut credits);
+            }
+            env.take_credits(&mut credits);
+            (credits, env.metrics().cold_starts)
+        };
+        let (marginal, cold) = run(&mut env, CreditMode::Marginal);
+        let (amortized, cold_a) = run(&mut env, CreditMode::Amortized);
+        assert_eq!(cold, cold_a, "{name}: credit tracking changed the episode");
+        let (refunds, jobs): (Vec<_>, Vec<_>) = amortized.into_iter().partition(|c| c.1 < 0.0);
+        assert_eq!(jobs, marginal, "{name}");
+        assert!(cold > 0.0 && !refunds.is_empty(), "{name}: no load shared");
+        assert!(refunds.len() as f64 <= cold, "{name}");
+        assert!(
+            refunds.iter().all(|r| -r.1 < longest_load),
+            "{name}: {refunds:?} (loads take at most {longest_load} s)"
+        );
+    }
+}

@@ -111,8 +111,11 @@ pub struct TrainConfig {
     /// an episode's total is the same, but the cost of a choice lands on the choice. `marginal`:
     /// `per_job` plus the waiting the job imposed on the jobs queued behind it while it held its
     /// slot, so a choice also pays what it cost the others (with `gamma = 0` each decision is a
-    /// bandit arm charged its own marginal cost). Jobs still in the system when a rollout ends
-    /// are charged their time so far.
+    /// bandit arm charged its own marginal cost). `amortized`: `marginal` with each cold load
+    /// shared by the jobs it serves (the decision that triggered it is charged the load time
+    /// over the number of jobs that ran on the copy while it stayed in memory, not all of it).
+    /// Jobs still in the system when a rollout ends are charged their time so far, and loads
+    /// their share so far.
     #[serde(default = "integral")]
     pub reward_credit: String,
     /// Training episodes end at their last arrival, truncated (bootstrapped from the critic),
@@ -217,7 +220,7 @@ impl TrainConfig {
         }
     }
 
-    /// Whether decisions are charged per job (`per_job` or `marginal`) rather than by the
+    /// Whether decisions are charged per job (`per_job`, `marginal`, `amortized`) rather than by the
     /// reward's integral.
     pub fn per_job_credit(&self) -> bool {
         self.credit_mode() != haca_env::CreditMode::Off
@@ -228,6 +231,7 @@ impl TrainConfig {
         match self.reward_credit.as_str() {
             "per_job" => haca_env::CreditMode::Latency,
             "marginal" => haca_env::CreditMode::Marginal,
+            "amortized" => haca_env::CreditMode::Amortized,
             _ => haca_env::CreditMode::Off,
         }
     }
@@ -302,7 +306,7 @@ impl TrainConfig {
                 "reward_credit",
                 matches!(
                     self.reward_credit.as_str(),
-                    "integral" | "per_job" | "marginal"
+                    "integral" | "per_job" | "marginal" | "amortized"
                 ),
             ),
             (
@@ -369,7 +373,10 @@ impl TrainConfig {
             }
             let choices = match *name {
                 "eval_selection" => Some((&self.eval_selection, "greedy or sample")),
-                "reward_credit" => Some((&self.reward_credit, "integral, per_job or marginal")),
+                "reward_credit" => Some((
+                    &self.reward_credit,
+                    "integral, per_job, marginal or amortized",
+                )),
                 _ => None,
             };
             if let Some((value, expected)) = choices {

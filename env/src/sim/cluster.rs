@@ -15,7 +15,10 @@ use crate::dist::exponential;
 use crate::scenario::InitialCache;
 
 mod capacity;
+mod loads;
 mod memory;
+
+pub(crate) use loads::LoadShares;
 
 /// A job holding a slot. `start` is infinite while it waits for its model to load.
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +107,8 @@ pub(crate) struct Cluster {
     /// Integrate each node's queue (`NodeState::wait_int`) for marginal credits; off, the
     /// integral stays 0 and `release` reports no imposed waiting.
     pub track_wait: bool,
+    /// Who loaded each model copy and how many jobs it served, for amortized credits.
+    pub loads: Option<LoadShares>,
 }
 
 /// The router's estimate of a node's work left: its queued estimates plus what remains of its
@@ -175,6 +180,7 @@ impl Cluster {
             cold_starts: 0,
             prefix: PrefixCaches::new(topo, episode_seed),
             track_wait: false,
+            loads: None,
         }
     }
 
@@ -215,6 +221,7 @@ impl Cluster {
         let job = jobs[j];
         let ci = n * topo.models() + job.model as usize;
         let mut start = f64::INFINITY;
+        let mut loads = false;
         match self.cache[ci].state {
             CacheState::Ready => start = q.now,
             CacheState::Loading => {}
@@ -226,12 +233,20 @@ impl Cluster {
                 self.nodes[n].mem_used += size;
                 self.cache[ci].state = CacheState::Loading;
                 self.cold_starts += 1;
+                loads = true;
                 let event = Event::LoadDone {
                     node: n as u32,
                     model: job.model,
                     epoch: self.nodes[n].epoch,
                 };
                 q.after(topo.load_time[job.model as usize], event);
+            }
+        }
+        if let Some(l) = &mut self.loads {
+            if loads {
+                l.loaded(ci, job.decision, topo.load_time[job.model as usize]);
+            } else {
+                l.served(ci);
             }
         }
         if let (true, Some(p)) = (take_hit, &mut self.prefix) {
@@ -376,6 +391,7 @@ impl Cluster {
         node.queued_est = 0.0;
         let mut queue = std::mem::take(&mut node.queue);
         self.cache[n * m..(n + 1) * m].fill(CacheEntry::default());
+        self.settle_node_loads(topo, n);
         if let Some(p) = &mut self.prefix {
             p.on_node_down(topo, n);
         }

@@ -10,7 +10,7 @@ use super::accounting::{Accounting, Answer, Capacity, EpisodeFacts};
 use super::arrivals::Arrivals;
 use super::budget::Budget;
 use super::clients::{Clients, Heartbeats};
-use super::cluster::Cluster;
+use super::cluster::{Cluster, LoadShares};
 use super::events::{Event, EventQueue};
 use super::jobs::Jobs;
 use super::settle::Settler;
@@ -68,6 +68,10 @@ pub enum CreditMode {
     /// slot (job-seconds, shared by the node's slots): the decision's marginal cost to the
     /// network, not only to its own job.
     Marginal,
+    /// Marginal, with a cold load shared by the jobs it serves: the decision that triggered it
+    /// is refunded all of the load time but its share (load time over the jobs that ran on the
+    /// copy while it stayed in memory), settled when the copy leaves memory.
+    Amortized,
 }
 
 impl Episode {
@@ -94,7 +98,10 @@ impl Episode {
             candidates: Vec::new(),
             servable: Vec::new(),
         };
-        ep.cluster.track_wait = credit == CreditMode::Marginal;
+        ep.cluster.track_wait = matches!(credit, CreditMode::Marginal | CreditMode::Amortized);
+        if credit == CreditMode::Amortized {
+            ep.cluster.loads = Some(LoadShares::new(topo.nodes() * topo.models()));
+        }
         // The first arrival is drawn before `run`: its MMPP switches count from here.
         ep.budget.open(0, topo.nodes());
         if let Some(t) = ep.arrivals.next_time(topo, &mut ep.budget) {
@@ -355,6 +362,9 @@ impl Episode {
 
     fn finish(&mut self, view: &mut ClusterView) {
         self.cluster.touch_all(self.q.now);
+        if let Some(l) = &mut self.cluster.loads {
+            l.settle_all();
+        }
         view.mask.fill(false);
         view.now = self.q.now;
     }

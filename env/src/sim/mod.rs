@@ -174,8 +174,8 @@ impl Sim {
 
     /// Unless `Off`, every job leaving a placement (answered, or handed back by a failure)
     /// records (the decision that placed it, its credit: see [`CreditMode`]). Turning recording
-    /// on or off applies at once; the marginal part from the next episode (its queue integrals
-    /// start with the episode).
+    /// on or off applies at once; the marginal and amortized parts from the next episode (its
+    /// queue integrals and load shares start with the episode).
     pub fn set_credit_mode(&mut self, mode: CreditMode) {
         self.credit_mode = mode;
         let on = mode != CreditMode::Off;
@@ -190,6 +190,9 @@ impl Sim {
     pub fn take_credits(&mut self, out: &mut Vec<(u64, f64)>) {
         if let Some(credits) = &mut self.ep.credits {
             out.append(credits);
+        }
+        if let Some(l) = &mut self.ep.cluster.loads {
+            out.append(&mut l.settled);
         }
     }
 
@@ -212,6 +215,9 @@ impl Sim {
                 .for_each(&mut push);
         }
         ep.failing.iter().copied().for_each(push);
+        if let Some(l) = &ep.cluster.loads {
+            l.outstanding(out);
+        }
     }
 
     /// Records stranded and up capacity per `bin_s` time bin from now on (`None`: stop).

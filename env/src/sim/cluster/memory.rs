@@ -35,6 +35,9 @@ impl Cluster {
                 .min_by(|&a, &b| entries[a].last_used.total_cmp(&entries[b].last_used))
                 .expect("evictable memory was counted above");
             entries[victim].state = CacheState::Absent;
+            if let Some(l) = &mut self.loads {
+                l.settle(n * m + victim);
+            }
             node.mem_used -= models[victim].memory_gb;
             if let Some(p) = &mut self.prefix {
                 p.on_model_evicted(topo, n, victim);
