@@ -103,6 +103,24 @@ fn marginal_credit_adds_the_waiting_a_job_imposed_on_the_queue() {
     assert_eq!(credits, vec![(0, 2.0), (1, 2.5), (2, 3.0)]);
 }
 
+/// Displacement credit on the same three jobs: A's hold (0-2) delays both B and C, which start
+/// from the queue at 2 and 3 (the queue empties then): 2 + 2 * 2. B's hold delays C: 2.5 + 1.
+/// C displaces nobody: 3. Charges for a backlog arrive when its queue empties.
+#[test]
+fn displacement_credit_charges_a_hold_to_the_whole_backlog_behind_it() {
+    let csv = "arrival_s,input_tokens,output_tokens\n0,2,0\n0.5,1,0\n1,1,0\n";
+    let mut env = one_unit_node(csv);
+    env.set_credit_mode(CreditMode::Displacement);
+    env.reset(Some(0));
+    let mut credits = Vec::new();
+    while !env.step(0).unwrap().done() {}
+    env.take_credits(&mut credits);
+    assert_eq!(
+        credits,
+        vec![(0, 2.0), (1, 2.5), (2, 3.0), (0, 4.0), (1, 1.0)]
+    );
+}
+
 /// With registry liveness, a job sent to a dead listed node waits out the fail timeout: it is
 /// still owed to the decision that sent it, so it is among the outstanding credits, as every
 /// queued and running job is.
@@ -199,5 +217,40 @@ fn amortized_credit_adds_only_refunds_to_marginal_credit() {
             refunds.iter().all(|r| -r.1 < longest_load),
             "{name}: {refunds:?} (loads take at most {longest_load} s)"
         );
+    }
+}
+
+/// Displacement only adds charges: per decision, its credits total at least the job's own
+/// time (the `Latency` credit of the same episode), and tracking them changes nothing else.
+#[test]
+fn displacement_credit_adds_only_charges_to_latency_credit() {
+    use std::collections::HashMap;
+    for name in ["haca-churn", "haca-clients"] {
+        let mut env = Env::new(common::shipped_scenario(name));
+        let mut run = |mode| {
+            env.set_credit_mode(mode);
+            env.reset(Some(5));
+            let mut router = RandomRouter::new(5);
+            let mut credits = Vec::new();
+            while !env.step(router.route(env.obs())).unwrap().done() {
+                env.take_credits(&mut credits);
+            }
+            env.take_credits(&mut credits);
+            let mut per: HashMap<u64, f64> = HashMap::new();
+            credits
+                .iter()
+                .for_each(|&(d, s)| *per.entry(d).or_default() += s);
+            (per, env.metrics().mean_latency_s)
+        };
+        let (latency, mean) = run(CreditMode::Latency);
+        let (displaced, mean_d) = run(CreditMode::Displacement);
+        assert_eq!(mean, mean_d, "{name}: credit tracking changed the episode");
+        assert_eq!(latency.len(), displaced.len(), "{name}");
+        let extra: f64 = latency.iter().map(|(d, s)| displaced[d] - s).sum();
+        assert!(
+            latency.iter().all(|(d, s)| displaced[d] >= s - 1e-9),
+            "{name}"
+        );
+        assert!(extra > 0.0, "{name}: no backlog displaced");
     }
 }

@@ -114,8 +114,10 @@ pub struct TrainConfig {
     /// bandit arm charged its own marginal cost). `amortized`: `marginal` with each cold load
     /// shared by the jobs it serves (the decision that triggered it is charged the load time
     /// over the number of jobs that ran on the copy while it stayed in memory, not all of it).
+    /// `displacement`: `per_job` plus the job's slot hold times the jobs that started from its
+    /// node's queue after it, until the queue emptied (the delay it passed down the backlog).
     /// Jobs still in the system when a rollout ends are charged their time so far, and loads
-    /// their share so far.
+    /// and backlogs what they come to so far.
     #[serde(default = "integral")]
     pub reward_credit: String,
     /// Training episodes end at their last arrival, truncated (bootstrapped from the critic),
@@ -232,6 +234,7 @@ impl TrainConfig {
             "per_job" => haca_env::CreditMode::Latency,
             "marginal" => haca_env::CreditMode::Marginal,
             "amortized" => haca_env::CreditMode::Amortized,
+            "displacement" => haca_env::CreditMode::Displacement,
             _ => haca_env::CreditMode::Off,
         }
     }
@@ -306,7 +309,7 @@ impl TrainConfig {
                 "reward_credit",
                 matches!(
                     self.reward_credit.as_str(),
-                    "integral" | "per_job" | "marginal" | "amortized"
+                    "integral" | "per_job" | "marginal" | "amortized" | "displacement"
                 ),
             ),
             (
@@ -375,7 +378,7 @@ impl TrainConfig {
                 "eval_selection" => Some((&self.eval_selection, "greedy or sample")),
                 "reward_credit" => Some((
                     &self.reward_credit,
-                    "integral, per_job, marginal or amortized",
+                    "integral, per_job, marginal, amortized or displacement",
                 )),
                 _ => None,
             };

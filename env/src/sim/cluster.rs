@@ -15,9 +15,11 @@ use crate::dist::exponential;
 use crate::scenario::InitialCache;
 
 mod capacity;
+mod displace;
 mod loads;
 mod memory;
 
+pub(crate) use displace::Displacement;
 pub(crate) use loads::LoadShares;
 
 /// A job holding a slot. `start` is infinite while it waits for its model to load.
@@ -26,7 +28,8 @@ pub(crate) struct Running {
     pub job: u32,
     pub est: f64,
     pub start: f64,
-    /// The node's queue integral (`NodeState::wait_int`) when it took the slot.
+    /// The node's queue integral (`NodeState::wait_int`) when it took the slot; with
+    /// displacement credit, the time it took the slot.
     wait_mark: f64,
 }
 
@@ -109,6 +112,8 @@ pub(crate) struct Cluster {
     pub track_wait: bool,
     /// Who loaded each model copy and how many jobs it served, for amortized credits.
     pub loads: Option<LoadShares>,
+    /// The backlog each job's hold displaced, for displacement credits.
+    pub displacement: Option<Displacement>,
 }
 
 /// The router's estimate of a node's work left: its queued estimates plus what remains of its
@@ -181,6 +186,7 @@ impl Cluster {
             prefix: PrefixCaches::new(topo, episode_seed),
             track_wait: false,
             loads: None,
+            displacement: None,
         }
     }
 
@@ -257,12 +263,17 @@ impl Cluster {
         self.cache[ci].pins += 1;
         self.cache[ci].last_used = q.now;
         self.touch(n, q.now);
+        let mut wait_mark = self.nodes[n].wait_int;
+        if let Some(d) = &mut self.displacement {
+            d.took_slot(n, j, false);
+            wait_mark = q.now;
+        }
         let node = &mut self.nodes[n];
         self.running[topo.slot_off[n] + node.busy as usize] = Running {
             job: j,
             est: job.est_work,
             start,
-            wait_mark: node.wait_int,
+            wait_mark,
         };
         node.busy += 1;
         if start.is_finite() {
@@ -295,6 +306,12 @@ impl Cluster {
             }
             let node = &mut self.nodes[n];
             node.queue.pop_front();
+            if let Some(d) = &mut self.displacement {
+                d.took_slot(n, j, true);
+                if node.queue.is_empty() {
+                    d.queue_emptied(n);
+                }
+            }
             node.queued_est = if node.queue.is_empty() {
                 0.0
             } else {
@@ -354,13 +371,18 @@ impl Cluster {
             .iter()
             .position(|r| r.job == j)
             .expect("finished job holds a slot");
-        let imposed = (node.wait_int - slots[pos].wait_mark) / topo.sc.nodes[n].slots as f64;
+        let mark = slots[pos].wait_mark;
         slots.swap(pos, slots.len() - 1);
         node.busy -= 1;
+        let imposed = if self.track_wait {
+            (node.wait_int - mark) / topo.sc.nodes[n].slots as f64
+        } else {
+            0.0
+        };
         let e = &mut self.cache[n * topo.models() + jobs[j].model as usize];
         e.pins -= 1;
         e.last_used = now;
-        imposed
+        imposed + self.displaced(topo, jobs, n, j, mark, now)
     }
 
     /// After a release: the queue moves up into the freed slot.
@@ -392,6 +414,9 @@ impl Cluster {
         let mut queue = std::mem::take(&mut node.queue);
         self.cache[n * m..(n + 1) * m].fill(CacheEntry::default());
         self.settle_node_loads(topo, n);
+        if let Some(d) = &mut self.displacement {
+            d.queue_emptied(n);
+        }
         if let Some(p) = &mut self.prefix {
             p.on_node_down(topo, n);
         }

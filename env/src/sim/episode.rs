@@ -10,7 +10,7 @@ use super::accounting::{Accounting, Answer, Capacity, EpisodeFacts};
 use super::arrivals::Arrivals;
 use super::budget::Budget;
 use super::clients::{Clients, Heartbeats};
-use super::cluster::{Cluster, LoadShares};
+use super::cluster::{Cluster, Displacement, LoadShares};
 use super::events::{Event, EventQueue};
 use super::jobs::Jobs;
 use super::settle::Settler;
@@ -72,6 +72,11 @@ pub enum CreditMode {
     /// is refunded all of the load time but its share (load time over the jobs that ran on the
     /// copy while it stayed in memory), settled when the copy leaves memory.
     Amortized,
+    /// The seconds its job spent in the system plus its slot hold (over the node's slots)
+    /// times the jobs that started from the node's queue after it took the slot, until the
+    /// queue next emptied: what the hold delayed the whole backlog behind it, not only the jobs
+    /// that waited while it ran (see `cluster/displace.rs`).
+    Displacement,
 }
 
 impl Episode {
@@ -101,6 +106,9 @@ impl Episode {
         ep.cluster.track_wait = matches!(credit, CreditMode::Marginal | CreditMode::Amortized);
         if credit == CreditMode::Amortized {
             ep.cluster.loads = Some(LoadShares::new(topo.nodes() * topo.models()));
+        }
+        if credit == CreditMode::Displacement {
+            ep.cluster.displacement = Some(Displacement::new(topo.nodes()));
         }
         // The first arrival is drawn before `run`: its MMPP switches count from here.
         ep.budget.open(0, topo.nodes());
@@ -364,6 +372,9 @@ impl Episode {
         self.cluster.touch_all(self.q.now);
         if let Some(l) = &mut self.cluster.loads {
             l.settle_all();
+        }
+        if let Some(d) = &mut self.cluster.displacement {
+            d.settle_all();
         }
         view.mask.fill(false);
         view.now = self.q.now;

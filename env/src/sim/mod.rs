@@ -194,6 +194,9 @@ impl Sim {
         if let Some(l) = &mut self.ep.cluster.loads {
             out.append(&mut l.settled);
         }
+        if let Some(d) = &mut self.ep.cluster.displacement {
+            out.append(&mut d.settled);
+        }
     }
 
     /// (decision, seconds in the system so far) of every placed job not yet answered, those
@@ -217,6 +220,9 @@ impl Sim {
         ep.failing.iter().copied().for_each(push);
         if let Some(l) = &ep.cluster.loads {
             l.outstanding(out);
+        }
+        if let Some(d) = &ep.cluster.displacement {
+            d.outstanding(out);
         }
     }
 
