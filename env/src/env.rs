@@ -356,6 +356,13 @@ impl Env {
         self.sim.set_credit_mode(mode);
     }
 
+    /// Weight of the externality in a per-job credit (`Marginal`, `Amortized`,
+    /// `Displacement`): the waiting a job's hold imposed on others counts `w` times (1 by
+    /// default), from the next reset on.
+    pub fn set_externality_weight(&mut self, w: f64) {
+        self.sim.set_externality_weight(w);
+    }
+
     /// Moves the credits recorded since the last call into `out` as (decision, seconds).
     pub fn take_credits(&mut self, out: &mut Vec<(u64, f64)>) {
         self.sim.take_credits(out);

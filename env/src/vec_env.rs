@@ -206,6 +206,13 @@ impl VecEnv {
             });
     }
 
+    /// Sets every env's externality weight (see [`Env::set_externality_weight`]).
+    pub fn externality_weight(&mut self, w: f64) {
+        self.envs
+            .iter_mut()
+            .for_each(|e| e.set_externality_weight(w));
+    }
+
     /// Sets every env's per-job credit (see [`Env::set_credit_mode`]).
     pub fn credit_mode(&mut self, mode: crate::CreditMode) {
         self.envs.iter_mut().for_each(|e| e.set_credit_mode(mode));

@@ -254,3 +254,27 @@ fn displacement_credit_adds_only_charges_to_latency_credit() {
         assert!(extra > 0.0, "{name}: no backlog displaced");
     }
 }
+
+/// The externality weight scales only what a job's hold did to others: the three jobs above
+/// at weight 0.5 give marginal credits 2 + 2.5 / 2, 2.5 + 1 / 2, 3 and displacement charges
+/// of 2 and 0.5 where weight 1 gave 4 and 1.
+#[test]
+fn the_externality_weight_scales_the_charge_for_others_waiting() {
+    let csv = "arrival_s,input_tokens,output_tokens\n0,2,0\n0.5,1,0\n1,1,0\n";
+    let mut env = one_unit_node(csv);
+    env.set_externality_weight(0.5);
+    for (mode, want) in [
+        (CreditMode::Marginal, vec![(0, 3.25), (1, 3.0), (2, 3.0)]),
+        (
+            CreditMode::Displacement,
+            vec![(0, 2.0), (1, 2.5), (2, 3.0), (0, 2.0), (1, 0.5)],
+        ),
+    ] {
+        env.set_credit_mode(mode);
+        env.reset(Some(0));
+        let mut credits = Vec::new();
+        while !env.step(0).unwrap().done() {}
+        env.take_credits(&mut credits);
+        assert_eq!(credits, want, "{mode:?}");
+    }
+}

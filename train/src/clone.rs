@@ -109,6 +109,7 @@ impl Trainer {
         );
         let per_job = cfg.per_job_credit();
         venv.credit_mode(cfg.credit_mode());
+        venv.externality_weight(cfg.credit_externality);
         let mut credits = Credits::new(envs, &self.scenario.reward);
         let base = Stream::Clone.member(cfg.seed, round);
         venv.reset(base);

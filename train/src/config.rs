@@ -120,6 +120,10 @@ pub struct TrainConfig {
     /// and backlogs what they come to so far.
     #[serde(default = "integral")]
     pub reward_credit: String,
+    /// With `marginal`, `amortized` or `displacement`: the weight of the part that charges a
+    /// decision for the waiting its job caused others (1: all of it; 0: `per_job`).
+    #[serde(default = "one_f64")]
+    pub credit_externality: f64,
     /// Training episodes end at their last arrival, truncated (bootstrapped from the critic),
     /// instead of running the scenario's drain (`drain = true`) until the last job is answered.
     /// Off: the drain, which lands as one reward on an episode's last decision, is where the
@@ -148,6 +152,10 @@ pub struct TrainConfig {
 
 fn integral() -> String {
     "integral".into()
+}
+
+fn one_f64() -> f64 {
+    1.0
 }
 
 fn greedy() -> String {
@@ -203,6 +211,7 @@ impl Default for TrainConfig {
             bc_learning_rate: default_bc_lr(),
             input_groups: 4,
             reward_credit: "integral".into(),
+            credit_externality: 1.0,
             detach_critic: false,
             stranded_weight: None,
             cut_drain: false,
@@ -300,7 +309,7 @@ impl TrainConfig {
 
     /// Every field in range (the teacher file is not opened).
     pub fn validate_ranges(&self) -> Result<(), String> {
-        let checks: [(&str, bool); 25] = [
+        let checks: [(&str, bool); 26] = [
             (
                 "eval_selection",
                 matches!(self.eval_selection.as_str(), "greedy" | "sample"),
@@ -341,6 +350,10 @@ impl TrainConfig {
                 self.learning_rate > 0.0 && self.learning_rate.is_finite(),
             ),
             ("gamma", (0.0..=1.0).contains(&self.gamma)),
+            (
+                "credit_externality",
+                (0.0..=10.0).contains(&self.credit_externality),
+            ),
             ("gae_lambda", (0.0..=1.0).contains(&self.gae_lambda)),
             ("hidden", (1..=4096).contains(&self.hidden)),
             ("layers", (1..=64).contains(&self.layers)),

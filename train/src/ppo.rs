@@ -205,6 +205,7 @@ impl Trainer {
             AutoresetMode::SameStep,
         );
         venv.credit_mode(cfg.credit_mode());
+        venv.externality_weight(cfg.credit_externality);
         if state.envs.is_empty() {
             // A fresh run (or a checkpoint from before env snapshots: its envs restart).
             venv.reset_groups(Stream::Envs.seed(cfg.seed), cfg.input_groups);

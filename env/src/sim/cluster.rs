@@ -114,6 +114,8 @@ pub(crate) struct Cluster {
     pub loads: Option<LoadShares>,
     /// The backlog each job's hold displaced, for displacement credits.
     pub displacement: Option<Displacement>,
+    /// Weight of what a job's hold did to others in its credit (1: all of it).
+    pub externality: f64,
 }
 
 /// The router's estimate of a node's work left: its queued estimates plus what remains of its
@@ -187,6 +189,7 @@ impl Cluster {
             track_wait: false,
             loads: None,
             displacement: None,
+            externality: 1.0,
         }
     }
 
@@ -382,7 +385,7 @@ impl Cluster {
         let e = &mut self.cache[n * topo.models() + jobs[j].model as usize];
         e.pins -= 1;
         e.last_used = now;
-        imposed + self.displaced(topo, jobs, n, j, mark, now)
+        self.externality * imposed + self.displaced(topo, jobs, n, j, mark, now)
     }
 
     /// After a release: the queue moves up into the freed slot.

@@ -63,6 +63,7 @@ pub(crate) struct Sim {
     /// The view of the current decision (valid after `run` returned `Decision`).
     pub view: ClusterView,
     credit_mode: CreditMode,
+    externality: f64,
     series_bin: Option<f64>,
     ep: Episode,
 }
@@ -75,6 +76,7 @@ impl Sim {
             view: topo.empty_view(),
             seed_rng: Rng::new(0),
             credit_mode: CreditMode::Off,
+            externality: 1.0,
             series_bin: None,
             ep: Episode::new(&topo, 0, CreditMode::Off, None),
             topo,
@@ -143,6 +145,13 @@ impl Sim {
             self.view = self.topo.empty_view();
         }
         self.ep = Episode::new(&self.topo, seed, self.credit_mode, self.series_bin);
+        self.ep.cluster.externality = self.externality;
+    }
+
+    /// Weight of the part of a credit that charges a job for others' waiting (marginal,
+    /// amortized, displacement), from the next episode on.
+    pub fn set_externality_weight(&mut self, w: f64) {
+        self.externality = w;
     }
 
     /// Runs events until the next decision or the end of the episode.

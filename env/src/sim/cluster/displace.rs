@@ -113,7 +113,7 @@ impl Cluster {
         let Some(d) = &mut self.displacement else {
             return 0.0;
         };
-        let hold = (now - taken) / topo.sc.nodes[n].slots as f64;
+        let hold = self.externality * (now - taken) / topo.sc.nodes[n].slots as f64;
         d.finished(n, j, jobs[j].decision, hold, queue_empty)
     }
 }
