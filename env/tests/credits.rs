@@ -60,6 +60,19 @@ fn one_unit_node(csv: &str) -> Env {
     common::env_with_trace(&toml, csv)
 }
 
+/// Every credit of one episode on node 0 (the only node), credited by `mode`.
+fn credits_on_node_0(env: &mut Env, mode: CreditMode) -> Vec<(u64, f64)> {
+    env.set_credit_mode(mode);
+    env.reset(Some(0));
+    while !env.step(0).unwrap().done() {}
+    let mut credits = Vec::new();
+    env.take_credits(&mut credits);
+    credits
+}
+
+/// The three jobs of the credit tests below: A (work 2) at 0, B (1) at 0.5, C (1) at 1.
+const THREE_JOBS: &str = "arrival_s,input_tokens,output_tokens\n0,2,0\n0.5,1,0\n1,1,0\n";
+
 /// Two jobs of work 5 and 3 on one unit-speed node, at t = 0 and t = 1: the first is answered
 /// at 5 (credit 5), the second waits and is answered at 8 (credit 7).
 #[test]
@@ -86,20 +99,11 @@ fn credits_are_each_jobs_own_time_in_the_system() {
 /// C runs 3-4 with nobody behind: 3.
 #[test]
 fn marginal_credit_adds_the_waiting_a_job_imposed_on_the_queue() {
-    let csv = "arrival_s,input_tokens,output_tokens\n0,2,0\n0.5,1,0\n1,1,0\n";
-    let mut env = one_unit_node(csv);
-    env.set_credit_mode(CreditMode::Marginal);
-    env.reset(Some(0));
-    let mut credits = Vec::new();
-    while !env.step(0).unwrap().done() {}
-    env.take_credits(&mut credits);
+    let mut env = one_unit_node(THREE_JOBS);
+    let credits = credits_on_node_0(&mut env, CreditMode::Marginal);
     assert_eq!(credits, vec![(0, 4.5), (1, 3.5), (2, 3.0)]);
     // The same episode credited by latency alone: 2, 2.5, 3.
-    env.set_credit_mode(CreditMode::Latency);
-    env.reset(Some(0));
-    credits.clear();
-    while !env.step(0).unwrap().done() {}
-    env.take_credits(&mut credits);
+    let credits = credits_on_node_0(&mut env, CreditMode::Latency);
     assert_eq!(credits, vec![(0, 2.0), (1, 2.5), (2, 3.0)]);
 }
 
@@ -108,13 +112,8 @@ fn marginal_credit_adds_the_waiting_a_job_imposed_on_the_queue() {
 /// C displaces nobody: 3. Charges for a backlog arrive when its queue empties.
 #[test]
 fn displacement_credit_charges_a_hold_to_the_whole_backlog_behind_it() {
-    let csv = "arrival_s,input_tokens,output_tokens\n0,2,0\n0.5,1,0\n1,1,0\n";
-    let mut env = one_unit_node(csv);
-    env.set_credit_mode(CreditMode::Displacement);
-    env.reset(Some(0));
-    let mut credits = Vec::new();
-    while !env.step(0).unwrap().done() {}
-    env.take_credits(&mut credits);
+    let mut env = one_unit_node(THREE_JOBS);
+    let credits = credits_on_node_0(&mut env, CreditMode::Displacement);
     assert_eq!(
         credits,
         vec![(0, 2.0), (1, 2.5), (2, 3.0), (0, 4.0), (1, 1.0)]
@@ -260,8 +259,7 @@ fn displacement_credit_adds_only_charges_to_latency_credit() {
 /// of 2 and 0.5 where weight 1 gave 4 and 1.
 #[test]
 fn the_externality_weight_scales_the_charge_for_others_waiting() {
-    let csv = "arrival_s,input_tokens,output_tokens\n0,2,0\n0.5,1,0\n1,1,0\n";
-    let mut env = one_unit_node(csv);
+    let mut env = one_unit_node(THREE_JOBS);
     env.set_externality_weight(0.5);
     for (mode, want) in [
         (CreditMode::Marginal, vec![(0, 3.25), (1, 3.0), (2, 3.0)]),
@@ -270,11 +268,6 @@ fn the_externality_weight_scales_the_charge_for_others_waiting() {
             vec![(0, 2.0), (1, 2.5), (2, 3.0), (0, 2.0), (1, 0.5)],
         ),
     ] {
-        env.set_credit_mode(mode);
-        env.reset(Some(0));
-        let mut credits = Vec::new();
-        while !env.step(0).unwrap().done() {}
-        env.take_credits(&mut credits);
-        assert_eq!(credits, want, "{mode:?}");
+        assert_eq!(credits_on_node_0(&mut env, mode), want, "{mode:?}");
     }
 }
