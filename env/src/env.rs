@@ -314,7 +314,9 @@ impl Env {
     /// actions. The env's observation, info and seed stream are then those of the snapshot.
     pub fn restore(&mut self, snap: &EnvSnapshot) -> Result<(), RestoreError> {
         if snap.new {
-            *self = Env::new(self.sim.base.clone());
+            let old = std::mem::replace(self, Env::new(self.sim.base.clone()));
+            // What the caller set up (credits, series) is the env's, not the snapshot's.
+            self.sim.keep_settings(&old.sim);
             self.sim.set_stream_state(snap.stream);
             return Ok(());
         }
@@ -352,6 +354,8 @@ impl Env {
     /// start with an episode). [`CreditMode::Amortized`] also shares each cold load among the
     /// jobs it serves (refunds to the loading decision arrive when the copy leaves memory;
     /// [`Env::outstanding_credits`] includes those owed so far), from the next reset on.
+    /// [`CreditMode::Displacement`] charges a job's slot hold to every job that started from
+    /// the node's queue after it until the queue emptied (charges owed arrive when it empties).
     pub fn set_credit_mode(&mut self, mode: crate::CreditMode) {
         self.sim.set_credit_mode(mode);
     }

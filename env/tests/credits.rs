@@ -183,6 +183,23 @@ fn amortized_credit_shares_a_load_among_the_jobs_it_served() {
     assert_eq!(env.metrics().cold_starts, 1.0);
 }
 
+/// One episode of seed `seed` routed at random, credited by `mode`: its credits and metrics.
+fn random_episode(
+    env: &mut Env,
+    mode: CreditMode,
+    seed: u64,
+) -> (Vec<(u64, f64)>, haca_env::EpisodeMetrics) {
+    env.set_credit_mode(mode);
+    env.reset(Some(seed));
+    let mut router = RandomRouter::new(seed);
+    let mut credits = Vec::new();
+    while !env.step(router.route(env.obs())).unwrap().done() {
+        env.take_credits(&mut credits);
+    }
+    env.take_credits(&mut credits);
+    (credits, env.metrics())
+}
+
 /// Sharing loads changes only the refunds: the same episode (same seed, same routing) credited
 /// by `Marginal` and by `Amortized` records the same job credits, and the refunds, one at most
 /// per cold start, each return less than a load's time.
@@ -194,20 +211,10 @@ fn amortized_credit_adds_only_refunds_to_marginal_credit() {
             .map(|m| sc.load_time(m))
             .fold(0.0, f64::max);
         let mut env = Env::new(sc);
-        let run = |env: &mut Env, mode| {
-            env.set_credit_mode(mode);
-            env.reset(Some(11));
-            let mut router = RandomRouter::new(11);
-            let mut credits = Vec::new();
-            while !env.step(router.route(env.obs())).unwrap().done() {
-                env.take_credits(&mut credits);
-            }
-            env.take_credits(&mut credits);
-            (credits, env.metrics().cold_starts)
-        };
-        let (marginal, cold) = run(&mut env, CreditMode::Marginal);
-        let (amortized, cold_a) = run(&mut env, CreditMode::Amortized);
-        assert_eq!(cold, cold_a, "{name}: credit tracking changed the episode");
+        let (marginal, m) = random_episode(&mut env, CreditMode::Marginal, 11);
+        let (amortized, m_a) = random_episode(&mut env, CreditMode::Amortized, 11);
+        let cold = m.cold_starts;
+        assert_eq!(m, m_a, "{name}: credit tracking changed the episode");
         let (refunds, jobs): (Vec<_>, Vec<_>) = amortized.into_iter().partition(|c| c.1 < 0.0);
         assert_eq!(jobs, marginal, "{name}");
         assert!(cold > 0.0 && !refunds.is_empty(), "{name}: no load shared");
@@ -227,23 +234,16 @@ fn displacement_credit_adds_only_charges_to_latency_credit() {
     for name in ["haca-churn", "haca-clients"] {
         let mut env = Env::new(common::shipped_scenario(name));
         let mut run = |mode| {
-            env.set_credit_mode(mode);
-            env.reset(Some(5));
-            let mut router = RandomRouter::new(5);
-            let mut credits = Vec::new();
-            while !env.step(router.route(env.obs())).unwrap().done() {
-                env.take_credits(&mut credits);
-            }
-            env.take_credits(&mut credits);
+            let (credits, metrics) = random_episode(&mut env, mode, 5);
             let mut per: HashMap<u64, f64> = HashMap::new();
             credits
                 .iter()
                 .for_each(|&(d, s)| *per.entry(d).or_default() += s);
-            (per, env.metrics().mean_latency_s)
+            (per, metrics)
         };
-        let (latency, mean) = run(CreditMode::Latency);
-        let (displaced, mean_d) = run(CreditMode::Displacement);
-        assert_eq!(mean, mean_d, "{name}: credit tracking changed the episode");
+        let (latency, m) = run(CreditMode::Latency);
+        let (displaced, m_d) = run(CreditMode::Displacement);
+        assert_eq!(m, m_d, "{name}: credit tracking changed the episode");
         assert_eq!(latency.len(), displaced.len(), "{name}");
         let extra: f64 = latency.iter().map(|(d, s)| displaced[d] - s).sum();
         assert!(
@@ -270,4 +270,20 @@ fn the_externality_weight_scales_the_charge_for_others_waiting() {
     ] {
         assert_eq!(credits_on_node_0(&mut env, mode), want, "{mode:?}");
     }
+}
+
+/// A snapshot taken before the first reset restores to a fresh env; the credit settings made
+/// on the env stay (a trainer sets them, then restores its envs from a checkpoint).
+#[test]
+fn restoring_a_fresh_snapshot_keeps_the_credit_settings() {
+    let mut env = one_unit_node(THREE_JOBS);
+    let snap = env.snapshot();
+    env.set_credit_mode(CreditMode::Marginal);
+    env.set_externality_weight(0.5);
+    env.restore(&snap).unwrap();
+    env.reset(Some(0));
+    while !env.step(0).unwrap().done() {}
+    let mut credits = Vec::new();
+    env.take_credits(&mut credits);
+    assert_eq!(credits, vec![(0, 3.25), (1, 3.0), (2, 3.0)]);
 }

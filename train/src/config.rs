@@ -231,7 +231,7 @@ impl TrainConfig {
         }
     }
 
-    /// Whether decisions are charged per job (`per_job`, `marginal`, `amortized`) rather than by the
+    /// Whether decisions are charged per job (every credit but `integral`) rather than by the
     /// reward's integral.
     pub fn per_job_credit(&self) -> bool {
         self.credit_mode() != haca_env::CreditMode::Off

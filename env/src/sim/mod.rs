@@ -148,6 +148,13 @@ impl Sim {
         self.ep.cluster.externality = self.externality;
     }
 
+    /// Takes `old`'s credit and series settings (a fresh sim replacing it).
+    pub fn keep_settings(&mut self, old: &Sim) {
+        self.set_credit_mode(old.credit_mode);
+        self.set_externality_weight(old.externality);
+        self.record_series(old.series_bin);
+    }
+
     /// Weight of the part of a credit that charges a job for others' waiting (marginal,
     /// amortized, displacement), from the next episode on.
     pub fn set_externality_weight(&mut self, w: f64) {

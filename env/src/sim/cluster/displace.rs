@@ -5,7 +5,7 @@
 //! stays backed up that is short of what the hold cost: every job that starts from the queue
 //! later in the same backlog starts later by the hold (shared by the node's slots), also those
 //! that arrived after the job left. Charging the waiting that happened during the hold misses
-//! them, so a router trained on it under-prices joining a busy node. Here a job that finished
+//! them, so it can under-price joining a busy node. Here a job that finished
 //! is charged its hold over the node's slots times the jobs that started from the node's queue
 //! after it took its slot, until the queue next emptied (the first-order delay of a FIFO
 //! backlog, which overstates it where idle slack would have absorbed part of the hold).
@@ -109,10 +109,10 @@ impl Cluster {
         taken: f64,
         now: f64,
     ) -> f64 {
-        let queue_empty = self.nodes[n].queue.is_empty();
         let Some(d) = &mut self.displacement else {
             return 0.0;
         };
+        let queue_empty = self.nodes[n].queue.is_empty();
         let hold = self.externality * (now - taken) / topo.sc.nodes[n].slots as f64;
         d.finished(n, j, jobs[j].decision, hold, queue_empty)
     }

@@ -3,12 +3,11 @@
 //!
 //! A job that triggers a load waits the load time, and a per-decision credit charges its
 //! decision the whole of it; the jobs that later run warm on that model pay nothing for it, and
-//! a one-decision credit (`gamma = 0`) never sees that they were saved a load. A policy trained
-//! so learns to avoid loads at any price, queueing where a load would have paid for itself many
-//! times over. Here the loading decision is charged its share instead: the load time over the
-//! number of jobs that started on the model while it stayed in memory (the loading job
-//! included), the rest refunded when the copy is evicted, lost with its node, or the episode
-//! ends. A load that serves one job costs its decision the whole load; one that serves a
+//! a one-decision credit (`gamma = 0`) never sees that they were saved a load, so it prices a
+//! load that pays for itself many times over as dearly as one that serves a single job. Here
+//! the loading decision is charged its share instead: the load time over the number of jobs
+//! that started on the model while it stayed in memory (the loading job included), the rest
+//! refunded when the copy is evicted, lost with its node, or the episode ends. A load that serves one job costs its decision the whole load; one that serves a
 //! hundred, a hundredth of it. Evicting copies that serve few jobs to load others (thrashing)
 //! stays expensive for the same reason.
 
