@@ -29,6 +29,13 @@ pub fn check_teacher(name: &str) -> Result<(), String> {
 /// to). It carries two regimes into one network that reads the number of clients (feature
 /// schema 4's `ln_clients`), e.g. `lsq`'s sharp estimate where few clients route and a spread
 /// policy where many would herd.
+///
+/// `by-loads:LOADER:OTHER` takes `LOADER`'s choice where that choice needs a cold model load
+/// (the node does not hold the job's model) and `OTHER`'s elsewhere (policy files sampled). It
+/// is a workaround for what a one-decision credit cannot teach: a load costs the job that
+/// triggers it and pays the later jobs of that model with another warm copy, so PPO with
+/// `gamma = 0` learns to avoid loads; `lsq` loads where its estimate says a load beats the
+/// queue. Both routers see every view, so both must be stateless (`lsq`, `sed`, policies).
 pub(crate) struct Teacher {
     kind: TeacherKind,
     pub oracle: bool,
@@ -42,6 +49,10 @@ enum TeacherKind {
         few: Box<TeacherKind>,
         many: Box<TeacherKind>,
     },
+    ByLoads {
+        loader: Box<TeacherKind>,
+        other: Box<TeacherKind>,
+    },
 }
 
 impl Teacher {
@@ -50,9 +61,12 @@ impl Teacher {
             Some(name) => (true, name),
             None => (false, spec),
         };
-        let kind = match name.strip_prefix("by-clients:") {
-            Some(rest) => parse_by_clients(spec, rest)?,
-            None => parse_one(spec, name)?,
+        let kind = if let Some(rest) = name.strip_prefix("by-clients:") {
+            parse_by_clients(spec, rest)?
+        } else if let Some(rest) = name.strip_prefix("by-loads:") {
+            parse_by_loads(spec, rest)?
+        } else {
+            parse_one(spec, name)?
         };
         Ok(Teacher { kind, oracle })
     }
@@ -89,6 +103,19 @@ fn parse_by_clients(spec: &str, rest: &str) -> Result<TeacherKind, String> {
     })
 }
 
+fn parse_by_loads(spec: &str, rest: &str) -> Result<TeacherKind, String> {
+    let Some((loader, other)) = rest.split_once(':') else {
+        return Err(format!(
+            "init_from `{spec}`: expected `by-loads:LOADER:OTHER`, each a router or a policy \
+             file, e.g. `by-loads:lsq:runs/stage1.safetensors`"
+        ));
+    };
+    Ok(TeacherKind::ByLoads {
+        loader: Box::new(parse_one(spec, loader)?),
+        other: Box::new(parse_one(spec, other)?),
+    })
+}
+
 fn parse_one(spec: &str, name: &str) -> Result<TeacherKind, String> {
     if name.ends_with(".safetensors") {
         let policy = Policy::load(name).map_err(|e| format!("init_from `{spec}`: {e}"))?;
@@ -98,7 +125,8 @@ fn parse_one(spec: &str, name: &str) -> Result<TeacherKind, String> {
         Some(_) if name != "pooled" => Ok(TeacherKind::Heuristic(name.to_string())),
         _ => Err(format!(
             "init_from `{spec}`: `{name}` is not a router; use one of {} (or po<d>), a policy \
-             file (*.safetensors), either after `oracle:`, or `by-clients:K:FEW:MANY`",
+             file (*.safetensors), either after `oracle:`, `by-clients:K:FEW:MANY` or \
+             `by-loads:LOADER:OTHER`",
             ROUTER_NAMES.join(", ")
         )),
     }
@@ -115,6 +143,13 @@ impl TeacherKind {
                     limit: *limit,
                     few: few.router(sampled),
                     many: many.router(sampled),
+                })
+            }
+            TeacherKind::ByLoads { loader, other } => {
+                let sampled = Selection::Sample { temperature: 1.0 };
+                Box::new(ByLoads {
+                    loader: loader.router(sampled),
+                    other: other.router(sampled),
                 })
             }
         }
@@ -149,6 +184,34 @@ impl Router for ByClients {
     }
 }
 
+/// Routes with `loader` where its choice is a node without the job's model, with `other`
+/// elsewhere.
+struct ByLoads {
+    loader: Box<dyn Router>,
+    other: Box<dyn Router>,
+}
+
+impl Router for ByLoads {
+    fn name(&self) -> &str {
+        "by-loads"
+    }
+
+    fn reset(&mut self, seed: u64) {
+        self.loader.reset(derive_seed(seed, 1));
+        self.other.reset(derive_seed(seed, 2));
+    }
+
+    fn route(&mut self, view: &ClusterView) -> usize {
+        let loads = self.loader.route(view);
+        let other = self.other.route(view);
+        if view.nodes[loads].model_ready {
+            other
+        } else {
+            loads
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +230,49 @@ mod tests {
         }
         let e = Teacher::parse("by-clients:20:lsq:nope").err().unwrap();
         assert!(e.contains("`nope` is not a router"), "{e}");
+        assert!(Teacher::parse("by-loads:lsq:sed").is_ok());
+        for bad in ["by-loads:lsq", "by-loads:lsq:nope", "by-loads:x:sed"] {
+            let e = Teacher::parse(bad).err().expect(bad);
+            assert!(e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn by_loads_takes_the_loaders_choice_only_where_it_needs_a_cold_load() {
+        // Three idle one-slot nodes of speeds 1, 2, 4; nodes 1 and 2 list a queued job (of no
+        // work left), so `jsq` picks node 0 and `sed` the fastest finish.
+        let teacher = Teacher::parse("by-loads:sed:jsq").unwrap();
+        let mut r = teacher.router(7);
+        let mut view = ClusterView {
+            nodes: vec![Default::default(); 3],
+            mask: vec![true; 3],
+            ..Default::default()
+        };
+        view.job.est_work = 1.0;
+        for (i, n) in view.nodes.iter_mut().enumerate() {
+            n.slots = 1;
+            n.speed = f64::from(1u32 << i);
+            n.model_ready = true;
+            n.queue_len = u32::from(i > 0);
+        }
+        assert_eq!(
+            r.route(&view),
+            0,
+            "sed's choice (node 2) is warm: jsq decides"
+        );
+        view.nodes[2].model_ready = false;
+        view.nodes[2].load_s = 0.1;
+        assert_eq!(
+            r.route(&view),
+            2,
+            "0.35 s with the load beats 0.5 s: sed loads, and decides"
+        );
+        view.nodes[2].load_s = 10.0;
+        assert_eq!(
+            r.route(&view),
+            0,
+            "the load costs more: sed's node 1 is warm, jsq decides"
+        );
     }
 
     #[test]
