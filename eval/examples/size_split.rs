@@ -7,6 +7,10 @@
 //!     --clients 10 --router lsq --policy checkpoints/haca-clients.safetensors --episodes 60
 //! ```
 //!
+//! `--split-work W` and `--split-cold` play composites in the policy's place (the router on
+//! large jobs; the router where its own choice needs a cold model load), and the first lines
+//! give the paired difference of per-episode mean latencies with its 95% interval.
+//!
 //! A job's latency is summed from its per-job credits (`CreditMode::Latency`: the seconds under
 //! each placement, retries included); the policy samples (`Selection::Sample`, temperature 1).
 
@@ -36,6 +40,35 @@ struct Args {
     /// estimated work, the router the rest (what a teacher split by job size would teach).
     #[arg(long)]
     split_work: Option<f64>,
+    /// Play a composite: the router decides where its own choice needs a cold model load, the
+    /// policy everywhere else (a teacher that leaves loads to the router).
+    #[arg(long)]
+    split_cold: bool,
+}
+
+/// The router where its choice is a cold node, the policy elsewhere.
+struct ByCold {
+    policy: Box<dyn Router>,
+    router: Box<dyn Router>,
+}
+
+impl Router for ByCold {
+    fn name(&self) -> &str {
+        "by-cold"
+    }
+    fn reset(&mut self, seed: u64) {
+        self.policy.reset(seed);
+        self.router.reset(seed);
+    }
+    fn route(&mut self, view: &haca_policy::ClusterView) -> usize {
+        let theirs = self.router.route(view);
+        let mine = self.policy.route(view);
+        if view.nodes[theirs].model_ready {
+            mine
+        } else {
+            theirs
+        }
+    }
 }
 
 /// The policy for small jobs, `big` for the rest.
@@ -62,9 +95,13 @@ impl Router for BySize {
     }
 }
 
-/// (estimated work, latency) of every placement over the episodes.
-fn placements(sc: &Arc<Scenario>, a: &Args, make: &dyn Fn() -> Box<dyn Router>) -> Vec<(f64, f64)> {
-    let mut out = Vec::new();
+/// (estimated work, latency) of every placement over the episodes, and each episode's mean.
+fn placements(
+    sc: &Arc<Scenario>,
+    a: &Args,
+    make: &dyn Fn() -> Box<dyn Router>,
+) -> (Vec<(f64, f64)>, Vec<f64>) {
+    let (mut out, mut means) = (Vec::new(), Vec::new());
     for ep in 0..a.episodes {
         let mut env = Env::new(sc.clone());
         env.set_credit_mode(CreditMode::Latency);
@@ -81,9 +118,10 @@ fn placements(sc: &Arc<Scenario>, a: &Args, make: &dyn Fn() -> Box<dyn Router>) 
                 break;
             }
         }
+        means.push(credits.iter().map(|c| c.1).sum::<f64>() / credits.len().max(1) as f64);
         out.extend(credits.iter().map(|&(d, secs)| (work[&d], secs)));
     }
-    out
+    (out, means)
 }
 
 fn main() -> Result<()> {
@@ -95,14 +133,21 @@ fn main() -> Result<()> {
     let sc = Arc::new(sc);
     let policy = Arc::new(Policy::load(&a.policy)?);
     router_by_name(&a.router, 0).ok_or_else(|| anyhow!("`{}` is not a router", a.router))?;
-    let base = placements(&sc, &a, &|| {
+    let (base, base_eps) = placements(&sc, &a, &|| {
         router_by_name(&a.router, 0).expect("checked above")
     });
-    let pol = placements(&sc, &a, &|| {
-        let (p, split, router) = (policy.clone(), a.split_work, a.router.clone());
+    let (pol, pol_eps) = placements(&sc, &a, &|| {
+        let (p, split, router, cold) =
+            (policy.clone(), a.split_work, a.router.clone(), a.split_cold);
         Box::new(PerClient::new(Box::new(move || {
             let sample = Selection::Sample { temperature: 1.0 };
             let small: Box<dyn Router> = Box::new(PolicyRouter::new(p.clone(), sample, 0));
+            if cold {
+                return Box::new(ByCold {
+                    policy: small,
+                    router: router_by_name(&router, 0).expect("checked above"),
+                }) as Box<dyn Router>;
+            }
             match split {
                 Some(limit) => Box::new(BySize {
                     limit,
@@ -131,9 +176,17 @@ fn main() -> Result<()> {
             .unwrap_or_default(),
         mean(&pol)
     );
+    let diffs: Vec<f64> = pol_eps.iter().zip(&base_eps).map(|(p, b)| p - b).collect();
+    let n = diffs.len() as f64;
+    let m = diffs.iter().sum::<f64>() / n;
+    let sd = (diffs.iter().map(|d| (d - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
     println!(
-        "{} episodes, base seed {}; difference = policy - {}",
-        a.episodes, a.seed, a.router
+        "{} episodes, base seed {}; difference = policy - {}: per-episode paired {:+.3} ± {:.3} s",
+        a.episodes,
+        a.seed,
+        a.router,
+        m,
+        1.96 * sd / n.sqrt()
     );
     println!(
         "decile  work <=  {:>10}  policy  adds to the mean",
