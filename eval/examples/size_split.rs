@@ -95,13 +95,17 @@ impl Router for BySize {
     }
 }
 
-/// (estimated work, latency) of every placement over the episodes, and each episode's mean.
-fn placements(
-    sc: &Arc<Scenario>,
-    a: &Args,
-    make: &dyn Fn() -> Box<dyn Router>,
-) -> (Vec<(f64, f64)>, Vec<f64>) {
-    let (mut out, mut means) = (Vec::new(), Vec::new());
+/// What one router did over the episodes.
+struct Played {
+    /// (estimated work, latency) of every placement.
+    jobs: Vec<(f64, f64)>,
+    /// Each episode's mean latency.
+    means: Vec<f64>,
+    cold_starts: f64,
+}
+
+fn placements(sc: &Arc<Scenario>, a: &Args, make: &dyn Fn() -> Box<dyn Router>) -> Played {
+    let (mut out, mut means, mut cold) = (Vec::new(), Vec::new(), 0.0);
     for ep in 0..a.episodes {
         let mut env = Env::new(sc.clone());
         env.set_credit_mode(CreditMode::Latency);
@@ -119,9 +123,14 @@ fn placements(
             }
         }
         means.push(credits.iter().map(|c| c.1).sum::<f64>() / credits.len().max(1) as f64);
+        cold += env.metrics().cold_starts;
         out.extend(credits.iter().map(|&(d, secs)| (work[&d], secs)));
     }
-    (out, means)
+    Played {
+        jobs: out,
+        means,
+        cold_starts: cold / a.episodes as f64,
+    }
 }
 
 fn main() -> Result<()> {
@@ -133,10 +142,10 @@ fn main() -> Result<()> {
     let sc = Arc::new(sc);
     let policy = Arc::new(Policy::load(&a.policy)?);
     router_by_name(&a.router, 0).ok_or_else(|| anyhow!("`{}` is not a router", a.router))?;
-    let (base, base_eps) = placements(&sc, &a, &|| {
+    let base_run = placements(&sc, &a, &|| {
         router_by_name(&a.router, 0).expect("checked above")
     });
-    let (pol, pol_eps) = placements(&sc, &a, &|| {
+    let pol_run = placements(&sc, &a, &|| {
         let (p, split, router, cold) =
             (policy.clone(), a.split_work, a.router.clone(), a.split_cold);
         Box::new(PerClient::new(Box::new(move || {
@@ -158,6 +167,7 @@ fn main() -> Result<()> {
             }
         })))
     });
+    let (base, pol) = (&base_run.jobs, &pol_run.jobs);
     let mut sizes: Vec<f64> = base.iter().map(|p| p.0).collect();
     sizes.sort_by(f64::total_cmp);
     let edge = |i: usize| match i {
@@ -170,13 +180,19 @@ fn main() -> Result<()> {
     println!(
         "mean latency: {} {:.3} s, policy{} {:.3} s",
         a.router,
-        mean(&base),
+        mean(base),
         a.split_work
             .map(|w| format!(" (jobs of work <= {w}; the rest {})", a.router))
             .unwrap_or_default(),
-        mean(&pol)
+        mean(pol)
     );
-    let diffs: Vec<f64> = pol_eps.iter().zip(&base_eps).map(|(p, b)| p - b).collect();
+    println!(
+        "cold starts per episode: {} {:.2}, policy {:.2}",
+        a.router, base_run.cold_starts, pol_run.cold_starts
+    );
+    let diffs: Vec<f64> = (pol_run.means.iter().zip(&base_run.means))
+        .map(|(p, b)| p - b)
+        .collect();
     let n = diffs.len() as f64;
     let m = diffs.iter().sum::<f64>() / n;
     let sd = (diffs.iter().map(|d| (d - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
@@ -202,7 +218,7 @@ fn main() -> Result<()> {
                 .collect();
             (xs.iter().sum::<f64>(), xs.len().max(1) as f64)
         };
-        let ((bs, bn), (ps, pn)) = (bucket(&base), bucket(&pol));
+        let ((bs, bn), (ps, pn)) = (bucket(base), bucket(pol));
         println!(
             "{b:>6} {hi:>8.1} {:>11.2} {:>7.2} {:>+16.3}",
             bs / bn,
