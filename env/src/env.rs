@@ -356,13 +356,15 @@ impl Env {
     /// [`Env::outstanding_credits`] includes those owed so far), from the next reset on.
     /// [`CreditMode::Displacement`] charges a job's slot hold to every job that started from
     /// the node's queue after it until the queue emptied (charges owed arrive when it empties).
+    /// [`CreditMode::CopyValue`] is `Marginal` with each loading decision paid what its model
+    /// copy saved the later jobs that ran on it (refunds as with `Amortized`).
     pub fn set_credit_mode(&mut self, mode: crate::CreditMode) {
         self.sim.set_credit_mode(mode);
     }
 
     /// Weight of the externality in a per-job credit (`Marginal`, `Amortized`,
-    /// `Displacement`): the waiting a job's hold imposed on others counts `w` times (1 by
-    /// default), from the next reset on.
+    /// `Displacement`, `CopyValue`): the waiting a job's hold imposed on others, and a copy's
+    /// savings for others, count `w` times (1 by default), from the next reset on.
     pub fn set_externality_weight(&mut self, w: f64) {
         self.sim.set_externality_weight(w);
     }
@@ -373,7 +375,7 @@ impl Env {
     }
 
     /// (decision, seconds in the system so far) of every placed job not yet answered, and with
-    /// amortized credit the load refunds owed if every model copy left memory now.
+    /// amortized or copy-value credit the load refunds owed if every model copy left memory now.
     pub fn outstanding_credits(&self, out: &mut Vec<(u64, f64)>) {
         self.sim.outstanding_credits(out);
     }

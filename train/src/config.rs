@@ -116,6 +116,9 @@ pub struct TrainConfig {
     /// over the number of jobs that ran on the copy while it stayed in memory, not all of it).
     /// `displacement`: `per_job` plus the job's slot hold times the jobs that started from its
     /// node's queue after it, until the queue emptied (the delay it passed down the backlog).
+    /// `copy_value`: `marginal` with each decision that loaded a model copy paid the seconds
+    /// the copy saved the later jobs that ran on it (against the best other node, by expected
+    /// delay on the truth), when the copy leaves memory.
     /// Jobs still in the system when a rollout ends are charged their time so far, and loads
     /// and backlogs what they come to so far.
     #[serde(default = "integral")]
@@ -244,6 +247,7 @@ impl TrainConfig {
             "marginal" => haca_env::CreditMode::Marginal,
             "amortized" => haca_env::CreditMode::Amortized,
             "displacement" => haca_env::CreditMode::Displacement,
+            "copy_value" => haca_env::CreditMode::CopyValue,
             _ => haca_env::CreditMode::Off,
         }
     }
@@ -318,7 +322,12 @@ impl TrainConfig {
                 "reward_credit",
                 matches!(
                     self.reward_credit.as_str(),
-                    "integral" | "per_job" | "marginal" | "amortized" | "displacement"
+                    "integral"
+                        | "per_job"
+                        | "marginal"
+                        | "amortized"
+                        | "displacement"
+                        | "copy_value"
                 ),
             ),
             (
@@ -391,7 +400,7 @@ impl TrainConfig {
                 "eval_selection" => Some((&self.eval_selection, "greedy or sample")),
                 "reward_credit" => Some((
                     &self.reward_credit,
-                    "integral, per_job, marginal, amortized or displacement",
+                    "integral, per_job, marginal, amortized, displacement or copy_value",
                 )),
                 _ => None,
             };

@@ -110,7 +110,8 @@ pub(crate) struct Cluster {
     /// Integrate each node's queue (`NodeState::wait_int`) for marginal credits; off, the
     /// integral stays 0 and `release` reports no imposed waiting.
     pub track_wait: bool,
-    /// Who loaded each model copy and how many jobs it served, for amortized credits.
+    /// Who loaded each model copy and how many jobs it served (and saved), for amortized and
+    /// copy-value credits.
     pub loads: Option<LoadShares>,
     /// The backlog each job's hold displaced, for displacement credits.
     pub displacement: Option<Displacement>,
@@ -251,11 +252,15 @@ impl Cluster {
                 q.after(topo.load_time[job.model as usize], event);
             }
         }
+        let saved = match &self.loads {
+            Some(l) if !loads && l.values(ci) => self.copy_saving(topo, &job, n, q.now),
+            _ => 0.0,
+        };
         if let Some(l) = &mut self.loads {
             if loads {
                 l.loaded(ci, job.decision, topo.load_time[job.model as usize]);
             } else {
-                l.served(ci);
+                l.served(ci, saved);
             }
         }
         if let (true, Some(p)) = (take_hit, &mut self.prefix) {

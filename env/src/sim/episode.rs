@@ -77,6 +77,11 @@ pub enum CreditMode {
     /// queue next emptied: what the hold delayed the whole backlog behind it, not only the jobs
     /// that waited while it ran (see `cluster/displace.rs`).
     Displacement,
+    /// Marginal, with the decision that loaded a model copy paid what the copy saved the later
+    /// jobs that started on it (each against the best other node that serves it, by expected
+    /// delay on the truth as it starts), settled when the copy leaves memory (see
+    /// `cluster/loads.rs`).
+    CopyValue,
 }
 
 impl Episode {
@@ -103,9 +108,13 @@ impl Episode {
             candidates: Vec::new(),
             servable: Vec::new(),
         };
-        ep.cluster.track_wait = matches!(credit, CreditMode::Marginal | CreditMode::Amortized);
-        if credit == CreditMode::Amortized {
-            ep.cluster.loads = Some(LoadShares::new(topo.nodes() * topo.models()));
+        ep.cluster.track_wait = matches!(
+            credit,
+            CreditMode::Marginal | CreditMode::Amortized | CreditMode::CopyValue
+        );
+        if matches!(credit, CreditMode::Amortized | CreditMode::CopyValue) {
+            let value = credit == CreditMode::CopyValue;
+            ep.cluster.loads = Some(LoadShares::new(topo.nodes() * topo.models(), value));
         }
         if credit == CreditMode::Displacement {
             ep.cluster.displacement = Some(Displacement::new(topo.nodes()));
