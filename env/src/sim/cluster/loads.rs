@@ -17,7 +17,8 @@
 //! the truth as it starts: the wait for a slot, a load where that node lacks the model, its own
 //! service), and the loading decision is paid those savings when the copy leaves memory. What
 //! it does not price: the copies a load evicts (their lost worth falls on the later jobs of
-//! their model), so it leans towards loading.
+//! their model) only through a replacement price: a load that evicts copies is charged their
+//! load times at once (what reloading them would cost), without which PPO learned to thrash.
 
 use super::{CacheState, Cluster};
 use crate::sim::jobs::Job;
@@ -55,6 +56,8 @@ pub(crate) struct LoadShares {
     pub settled: Vec<(u64, f64)>,
     /// Copy-value credit: refund the copies' savings, not the loads' unshared part.
     value: bool,
+    /// Load seconds of the copies evicted to make room for the load about to start.
+    evicted_s: f64,
 }
 
 impl LoadShares {
@@ -63,6 +66,7 @@ impl LoadShares {
             shares: vec![None; entries],
             settled: Vec::new(),
             value,
+            evicted_s: 0.0,
         }
     }
 
@@ -73,9 +77,21 @@ impl LoadShares {
         self.value && self.shares[ci].is_some()
     }
 
-    /// Decision `decision` started a load of `load_s` seconds into entry `ci`.
+    /// A copy whose reload takes `reload_s` (weighted) left memory to make room for a load.
+    pub fn evicted(&mut self, reload_s: f64) {
+        if self.value {
+            self.evicted_s += reload_s;
+        }
+    }
+
+    /// Decision `decision` started a load of `load_s` seconds into entry `ci`; with copy-value
+    /// credit it is charged the reloads of what it evicted.
     pub fn loaded(&mut self, ci: usize, decision: u64, load_s: f64) {
         self.settle(ci);
+        if self.evicted_s > 0.0 {
+            self.settled.push((decision, self.evicted_s));
+            self.evicted_s = 0.0;
+        }
         self.shares[ci] = Some(Share {
             decision,
             load_s,

@@ -37,6 +37,7 @@ impl Cluster {
             entries[victim].state = CacheState::Absent;
             if let Some(l) = &mut self.loads {
                 l.settle(n * m + victim);
+                l.evicted(topo.load_time[victim] * self.externality);
             }
             node.mem_used -= models[victim].memory_gb;
             if let Some(p) = &mut self.prefix {
