@@ -187,7 +187,9 @@ fn amortized_credit_shares_a_load_among_the_jobs_it_served() {
 /// neither at first. Job 0 (t = 0) loads it on node 0 and is answered at 5; jobs 1 and 2 (t =
 /// 10, 20) run there warm in 1 s where node 1 would have loaded first (4 + 1 s): 4 s saved
 /// each. Job 3 (t = 30) loads a second copy on node 1; job 4 (t = 40) on node 0 saves nothing,
-/// node 1 being warm and idle. Decision 0 is paid 8 s when the episode ends; decision 3 nothing.
+/// node 1 being warm and idle. Job 5 (t = 50, work 20) holds node 1 until 70; job 6 (t = 51) on
+/// node 0 would have waited 19 s there, but a copy saves a job at most a load: 4 s. Decision 0
+/// is paid 12 s when the episode ends; decision 3 nothing.
 #[test]
 fn copy_value_credit_pays_a_load_what_its_copy_saved_later_jobs() {
     let toml = common::unit_work_scenario(
@@ -196,7 +198,8 @@ fn copy_value_credit_pays_a_load_what_its_copy_saved_later_jobs() {
     )
     .replace("memory_gb = 0\nprefill", "memory_gb = 3\nprefill")
     .replace("[sim]", "[sim]\ninitial_cache = \"empty\"");
-    let csv = "arrival_s,input_tokens,output_tokens\n0,1,0\n10,1,0\n20,1,0\n30,1,0\n40,1,0\n";
+    let csv = "arrival_s,input_tokens,output_tokens\n0,1,0\n10,1,0\n20,1,0\n30,1,0\n40,1,0\n\
+               50,20,0\n51,1,0\n";
     let mut env = common::env_with_trace(&toml, csv);
     env.set_credit_mode(CreditMode::CopyValue);
     env.reset(Some(0));
@@ -206,16 +209,23 @@ fn copy_value_credit_pays_a_load_what_its_copy_saved_later_jobs() {
     }
     env.outstanding_credits(&mut open);
     assert_eq!(open, vec![(0, -4.0)], "job 1 started warm and saved a load");
-    for node in [0, 1] {
+    for node in [0, 1, 0, 1] {
         env.step(node).unwrap();
     }
     assert!(env.step(0).unwrap().done());
     let mut credits = Vec::new();
     env.take_credits(&mut credits);
-    assert_eq!(
-        credits,
-        vec![(0, 5.0), (1, 1.0), (2, 1.0), (3, 5.0), (4, 1.0), (0, -8.0)]
-    );
+    let jobs = [
+        (0, 5.0),
+        (1, 1.0),
+        (2, 1.0),
+        (3, 5.0),
+        (4, 1.0),
+        (6, 1.0),
+        (5, 20.0),
+    ];
+    assert_eq!(credits[..7], jobs);
+    assert_eq!(credits[7..], [(0, -12.0)]);
     assert_eq!(env.metrics().cold_starts, 2.0);
 }
 
