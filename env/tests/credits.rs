@@ -188,8 +188,8 @@ fn amortized_credit_shares_a_load_among_the_jobs_it_served() {
 /// 10, 20) run there warm in 1 s where node 1 would have loaded first (4 + 1 s): 4 s saved
 /// each. Job 3 (t = 30) loads a second copy on node 1; job 4 (t = 40) on node 0 saves nothing,
 /// node 1 being warm and idle. Job 5 (t = 50, work 20) holds node 1 until 70; job 6 (t = 51) on
-/// node 0 would have waited 19 s there, but a copy saves a job at most a load: 4 s. Decision 0
-/// is paid 12 s when the episode ends; decision 3 nothing.
+/// node 0 would have waited 19 s there: saved 19 s. Decision 0 is paid 27 s when the episode
+/// ends; decision 3 nothing.
 #[test]
 fn copy_value_credit_pays_a_load_what_its_copy_saved_later_jobs() {
     let toml = common::unit_work_scenario(
@@ -225,7 +225,7 @@ fn copy_value_credit_pays_a_load_what_its_copy_saved_later_jobs() {
         (5, 20.0),
     ];
     assert_eq!(credits[..7], jobs);
-    assert_eq!(credits[7..], [(0, -12.0)]);
+    assert_eq!(credits[7..], [(0, -27.0)]);
     assert_eq!(env.metrics().cold_starts, 2.0);
 }
 

@@ -252,16 +252,8 @@ impl Cluster {
                 q.after(topo.load_time[job.model as usize], event);
             }
         }
-        let saved = match &self.loads {
-            Some(l) if !loads && l.values(ci) => self.copy_saving(topo, &job, n, q.now),
-            _ => 0.0,
-        };
-        if let Some(l) = &mut self.loads {
-            if loads {
-                l.loaded(ci, job.decision, topo.load_time[job.model as usize]);
-            } else {
-                l.served(ci, saved);
-            }
+        if self.loads.is_some() {
+            self.note_load_share(topo, &job, n, ci, loads, q.now);
         }
         if let (true, Some(p)) = (take_hit, &mut self.prefix) {
             p.take_hit(topo, n, &mut jobs[j]);

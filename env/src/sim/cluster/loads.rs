@@ -15,8 +15,7 @@
 //! out: a copy's worth to the later jobs it serves. Each job that starts on a copy some
 //! decision loaded is saved, against the best other node that serves it (by expected delay on
 //! the truth as it starts: the wait for a slot, a load where that node lacks the model, its own
-//! service; at most one load per job), and the loading decision is paid those savings when the
-//! copy leaves memory. What
+//! service), and the loading decision is paid those savings when the copy leaves memory. What
 //! it does not price: the copies a load evicts (their lost worth falls on the later jobs of
 //! their model) only through a replacement price: a load that evicts copies is charged their
 //! load times at once (what reloading them would cost), without which PPO learned to thrash.
@@ -146,9 +145,36 @@ impl Cluster {
         }
     }
 
+    /// Job `job` starts on entry `ci` of node `n`: it loaded the copy, or it is served by it
+    /// (and saved what [`Cluster::copy_saving`] says).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn note_load_share(
+        &mut self,
+        topo: &Topology,
+        job: &Job,
+        n: usize,
+        ci: usize,
+        loads: bool,
+        now: f64,
+    ) {
+        let Some(l) = &self.loads else { return };
+        let saved = if !loads && l.values(ci) {
+            self.copy_saving(topo, job, n, now)
+        } else {
+            0.0
+        };
+        let l = self.loads.as_mut().expect("checked above");
+        if loads {
+            l.loaded(ci, job.decision, topo.load_time[job.model as usize]);
+        } else {
+            l.served(ci, saved);
+        }
+    }
+
     /// The seconds `job` saves by starting on node `n` now rather than at the best other up
-    /// node that serves it (0 where none does), by expected delay on the truth, at most the
-    /// model's load time, weighted like every other externality.
+    /// node that serves it (0 where none does), by expected delay on the truth, weighted like
+    /// every other externality.
     pub(super) fn copy_saving(&self, topo: &Topology, job: &Job, n: usize, now: f64) -> f64 {
         let model = job.model as usize;
         let mut alt = f64::INFINITY;
@@ -168,9 +194,7 @@ impl Cluster {
             };
             alt = alt.min(wait + load + topo.service_time(k, job.work));
         }
-        // At most a load: without the bound, congestion made every copy look priceless (the
-        // alternatives' queues grow) and PPO's loading fed on itself.
-        let saved = (alt - topo.service_time(n, job.work)).min(topo.load_time[model]);
+        let saved = alt - topo.service_time(n, job.work);
         if saved.is_finite() {
             saved.max(0.0) * self.externality
         } else {
